@@ -1,0 +1,5 @@
+import sys
+
+from openwatch.cli import main
+
+sys.exit(main())
