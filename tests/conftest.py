@@ -1,0 +1,104 @@
+"""Shared fixtures: a real PostgreSQL server and the way to run the CLI.
+
+The server is the one `.ci/pg-start` starts (the distribution's cluster, via pg_ctlcluster). Tests
+never mock it: when it is not reachable, they fail with a line saying how to start it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+ADMIN_DSN = os.environ.get("OPENWATCH_TEST_PG_ADMIN", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
+# A password with everything a shell or a URL would mangle: the tests prove it survives.
+TEST_ROLE = "ow_test"
+TEST_PASSWORD = "p&ss w0rd#'\"$x"
+
+
+@dataclass(frozen=True)
+class Database:
+    name: str
+    dsn: str  # as an operator writes it: postgres://user:pass@host:port/db?sslmode=disable
+    admin_dsn: str  # superuser DSN to the same database, for assertions
+
+
+def _admin_connect(dbname: str = "postgres"):
+    import psycopg
+
+    parts = urlsplit(ADMIN_DSN)
+    dsn = urlunsplit(parts._replace(path="/" + dbname))
+    return psycopg.connect(dsn, autocommit=True, connect_timeout=5)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The admin DSN of the running server; fails (never skips) when it is down."""
+    try:
+        with _admin_connect() as conn:
+            conn.execute("SELECT 1")
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (TEST_ROLE,)).fetchone()
+            if exists:
+                conn.execute(f"ALTER ROLE {TEST_ROLE} LOGIN PASSWORD {_lit(TEST_PASSWORD)}")
+            else:
+                conn.execute(f"CREATE ROLE {TEST_ROLE} LOGIN PASSWORD {_lit(TEST_PASSWORD)}")
+    except Exception as exc:  # noqa: BLE001 - any failure means "server not usable"
+        pytest.fail(f"PostgreSQL not reachable at {ADMIN_DSN.split('@')[-1]}: {exc}; run 'bash .ci/pg-start'")
+    return ADMIN_DSN
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def host_port() -> str:
+    return ADMIN_DSN.rsplit("@", 1)[1].split("/", 1)[0]
+
+
+def make_database(prefix: str = "ow") -> Database:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with _admin_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}" OWNER {TEST_ROLE}')
+    dsn = f"postgres://{TEST_ROLE}:{quote(TEST_PASSWORD, safe='')}@{host_port()}/{name}?sslmode=disable"
+    admin = ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+    return Database(name=name, dsn=dsn, admin_dsn=admin)
+
+
+def drop_database(name: str) -> None:
+    with _admin_connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def fresh_db(pg_server: str) -> Iterator[Database]:
+    """An empty database owned by the unprivileged test role; dropped afterwards."""
+    db = make_database()
+    try:
+        yield db
+    finally:
+        drop_database(db.name)
+
+
+def run_openwatch(
+    *args: str,
+    env: dict[str, str] | None = None,
+    binary: Path | None = None,
+    timeout: float = 120,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI (from source, or a frozen binary) with a clean, explicit environment."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OPENWATCH_")}
+    base.update(env or {})
+    cmd = [str(binary), *args] if binary else [sys.executable, "-m", "openwatch", *args]
+    return subprocess.run(
+        cmd, env=base, cwd=ROOT, capture_output=True, text=True, timeout=timeout, input=input
+    )
