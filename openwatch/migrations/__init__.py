@@ -1,0 +1,1 @@
+"""The migration applier: goose SQL parser, migration sources, version store, runner."""
