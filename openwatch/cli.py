@@ -1,0 +1,262 @@
+"""The command line: ``openwatch [options] {serve,migrate,check-config}``.
+
+Every subcommand is a function returning an exit code: 0 success, 1 failure (one line on stderr,
+prefixed ``openwatch <command>: ``), 2 usage error (argparse). Heavy modules are imported lazily:
+``--version``, ``migrate list`` and ``check-config`` never import psycopg or the web stack; only
+``serve`` imports ``openwatch.server``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from openwatch import buildinfo, config
+from openwatch.migrations import source
+
+DEFAULT_TIMEOUT = 60.0
+
+
+class CommandError(Exception):
+    """A failure to report as lines on stderr (each prefixed with the command) and exit 1."""
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__(lines[0] if lines else "")
+        self.lines = list(lines)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``60``, ``2.5``, ``500ms``, ``30s``, ``2m`` or ``1h``; positive."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (use seconds, or e.g. 90s, 2m)")
+    value = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the timeout must be positive")
+    return value
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options accepted before or after the subcommand (SUPPRESS: absent unless given)."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("configuration")
+    g.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
+    g.add_argument(
+        "--secrets", metavar="PATH", default=argparse.SUPPRESS, help="EnvironmentFile with secrets"
+    )
+    g.add_argument("--listen", metavar="HOST:PORT", default=argparse.SUPPRESS, help="override server.listen")
+    g.add_argument(
+        "--log-level", choices=config.LOG_LEVELS, default=argparse.SUPPRESS, help="override logging.level"
+    )
+    g.add_argument(
+        "--log-format", choices=config.LOG_FORMATS, default=argparse.SUPPRESS, help="override logging.format"
+    )
+    return p
+
+
+def _migrate_options(*, timeout: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--dir",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="use the goose files in PATH, not the embedded set",
+    )
+    if timeout:
+        p.add_argument(
+            "--timeout",
+            type=parse_duration,
+            metavar="DURATION",
+            default=argparse.SUPPRESS,
+            help="bound for the whole command, lock wait included (default 60s)",
+        )
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="openwatch",
+        parents=[common],
+        description="OpenWatch compliance server and goose-compatible PostgreSQL migrator.",
+        epilog=(
+            "configuration layering (highest precedence first): flags > environment "
+            "(OPENWATCH_<SECTION>_<KEY>) > secrets.env > openwatch.toml > defaults"
+        ),
+    )
+    parser.add_argument("--version", action="store_true", help="print build information and exit")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,migrate,check-config}")
+
+    serve = sub.add_parser("serve", parents=[common], help="run the HTTPS API and UI")
+    serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser("check-config", parents=[common], help="validate and print the resolved config")
+    check.set_defaults(func=cmd_check_config)
+
+    migrate = sub.add_parser(
+        "migrate",
+        parents=[common, _migrate_options()],
+        help="apply pending migrations (goose v3 compatible)",
+        description="Apply every pending Up migration, each in its own transaction.",
+    )
+    migrate.add_argument(
+        "--allow-missing", action="store_true", help="apply versions missing below the database version first"
+    )
+    migrate.add_argument(
+        "--dry-run", action="store_true", help="print the SQL that would run; change nothing"
+    )
+    migrate.set_defaults(func=cmd_migrate)
+    actions = migrate.add_subparsers(dest="action", metavar="{status,list}")
+    status = actions.add_parser(
+        "status", parents=[common, _migrate_options()], help="applied/pending per file (read-only)"
+    )
+    status.set_defaults(func=cmd_migrate_status)
+    listing = actions.add_parser(
+        "list", parents=[_migrate_options(timeout=False)], help="the embedded migrations (no database)"
+    )
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=cmd_migrate_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        return cmd_version(sys.stdout)
+    if getattr(args, "func", None) is None:
+        parser.print_usage(sys.stderr)
+        print("openwatch: error: a subcommand is required (serve, migrate, check-config)", file=sys.stderr)
+        return 2
+    prog = "openwatch " + args.command + (f" {args.action}" if getattr(args, "action", None) else "")
+    try:
+        return int(args.func(args))
+    except CommandError as exc:
+        for line in exc.lines:
+            print(f"{prog}: {line}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _load_config(args: argparse.Namespace) -> config.Config:
+    flags = {
+        "server.listen": getattr(args, "listen", None),
+        "logging.level": getattr(args, "log_level", None),
+        "logging.format": getattr(args, "log_format", None),
+    }
+    try:
+        return config.load(getattr(args, "config", None), getattr(args, "secrets", None), None, flags)
+    except config.ConfigError as exc:
+        raise CommandError(*(f"config: {p}" for p in exc.problems)) from None
+
+
+def _migration_set(args: argparse.Namespace) -> source.MigrationSet:
+    try:
+        directory = getattr(args, "dir", None)
+        return source.from_dir(directory) if directory else source.embedded()
+    except source.SourceError as exc:
+        raise CommandError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# commands
+
+
+def cmd_version(out: TextIO) -> int:
+    try:
+        mset = source.embedded()
+        schema = f"{mset.head} ({len(mset.files)} migrations)"
+    except source.SourceError as exc:
+        schema = f"unavailable ({exc})"
+    print(f"openwatch {buildinfo.version}", file=out)
+    print(f"  schema:     {schema}", file=out)
+    print(f"  commit:     {buildinfo.commit}", file=out)
+    print(f"  built:      {buildinfo.build_time}", file=out)
+    print(f"  python:     {platform.python_version()}", file=out)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _load_config(args)
+    problems = config.validate(cfg, check_files=True)
+    if problems:
+        raise CommandError(*problems)
+    for warning in cfg.warnings:
+        print(f"openwatch check-config: warning: {warning}", file=sys.stderr)
+    print(config.summary(cfg))
+    print()
+    print("config is valid")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    cfg = _load_config(args)
+    problems = config.validate(cfg, check_files=True)
+    if problems:
+        raise CommandError(*problems)
+    from openwatch.server import run
+
+    return run(cfg)
+
+
+def cmd_migrate_list(args: argparse.Namespace) -> int:
+    mset = _migration_set(args)
+    if args.json:
+        doc = {
+            "schema_version": mset.head,
+            "count": len(mset.files),
+            "migrations": [{"version": f.version, "name": f.name, "sha256": f.sha256} for f in mset.files],
+        }
+        print(json.dumps(doc, indent=2))
+        return 0
+    width = max(len(str(f.version)) for f in mset.files)
+    for f in mset.files:
+        print(f"{f.version:>{width}}  {f.name}  {f.sha256}")
+    print(f"{len(mset.files)} migrations, schema version {mset.head}")
+    return 0
+
+
+def _dsn_for_migrate(args: argparse.Namespace) -> str:
+    cfg = _load_config(args)
+    problems = config.validate(cfg, check_files=False)
+    if problems:
+        raise CommandError(*(f"config: {p}" for p in problems))
+    return cfg.database.dsn
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    mset = _migration_set(args)
+    dsn = _dsn_for_migrate(args)
+    from openwatch.migrations import runner
+
+    timeout = getattr(args, "timeout", DEFAULT_TIMEOUT)
+    try:
+        if args.dry_run:
+            return runner.plan(mset, dsn, timeout=timeout, allow_missing=args.allow_missing, out=sys.stdout)
+        return runner.apply(
+            mset, dsn, timeout=timeout, allow_missing=args.allow_missing, out=sys.stdout, err=sys.stderr
+        )
+    except runner.MigrateError as exc:
+        raise CommandError(*exc.lines) from None
+
+
+def cmd_migrate_status(args: argparse.Namespace) -> int:
+    mset = _migration_set(args)
+    dsn = _dsn_for_migrate(args)
+    from openwatch.migrations import runner
+
+    try:
+        return runner.status(mset, dsn, timeout=getattr(args, "timeout", DEFAULT_TIMEOUT), out=sys.stdout)
+    except runner.MigrateError as exc:
+        raise CommandError(*exc.lines) from None
