@@ -1,0 +1,469 @@
+"""apply / status / plan (dry run) against PostgreSQL, goose v3 compatible.
+
+apply, in order:
+1. parse every file of the set, both directions (like goose's Provider): a parse error applies nothing;
+2. connect (one connection, autocommit; every message masks the DSN's password);
+3. take goose's session advisory lock ``pg_try_advisory_lock(4097083626)`` on that connection, polled,
+   saying once on stderr that we wait; a goose Provider with its default SessionLocker serialises
+   with us;
+4. ensure ``goose_db_version`` (goose's DDL and version-0 row, one transaction) and our checksum table;
+5. refuse a database ahead of the set, and (unless ``--allow-missing``) versions missing below the
+   database's maximum; then apply the missing ones (ascending), then the new ones (ascending);
+6. each file in its own transaction with its version row; NO TRANSACTION files in autocommit on the
+   same connection, the version row written only once every statement succeeded.
+
+The whole command is bounded by one deadline: a watchdog cancels the running statement when it
+passes, so the file in flight rolls back and the database stays at the last fully applied version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import psycopg
+
+from openwatch.config import mask_dsn, scrub
+from openwatch.migrations import sqlparse, store
+from openwatch.migrations.source import MigrationFile, MigrationSet, SourceError
+
+LOCK_ID = 4097083626  # goose's lock.DefaultLockID (CRC-32 of "goose")
+LOCK_POLL = 0.5  # seconds between pg_try_advisory_lock attempts
+APP_NAME = "openwatch migrate"
+
+
+class MigrateError(Exception):
+    """Failure lines for stderr (the CLI prefixes each with the command)."""
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__(lines[0] if lines else "")
+        self.lines = list(lines)
+
+
+class _Abort(Exception):
+    """Lines describing why the run stopped (failure or deadline), raised below the lock."""
+
+
+@dataclass(frozen=True)
+class Planned:
+    file: MigrationFile
+    parsed: sqlparse.ParsedSQL
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+def _duration(seconds: float) -> str:
+    """Roughly Go's Duration.String after goose's rounding: 1.23s, 12.35ms, 456.78µs."""
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if seconds >= scale:
+            text = f"{seconds / scale:.2f}".rstrip("0").rstrip(".")
+            return text + unit
+    return f"{seconds * 1e9:.0f}ns"
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self.end - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+class _Watchdog:
+    """Cancels the connection's running statement when the deadline passes."""
+
+    def __init__(self, conn: psycopg.Connection[Any], deadline: _Deadline) -> None:
+        self.conn = conn
+        self.fired = threading.Event()
+        self._timer = threading.Timer(max(deadline.remaining(), 0.0), self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired.set()
+        # best effort; the main thread checks the deadline between statements too
+        with contextlib.suppress(Exception):
+            self.conn.cancel_safe(timeout=5)
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(part.strip() for part in str(text).strip().splitlines() if part.strip())
+
+
+def _pg_message(exc: BaseException) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    sqlstate = getattr(exc, "sqlstate", None)
+    if primary:
+        return f"{primary} (SQLSTATE {sqlstate})" if sqlstate else primary
+    return _one_line(str(exc)) or type(exc).__name__
+
+
+def _connect(dsn: str, deadline: _Deadline, *, read_only: bool) -> psycopg.Connection[Any]:
+    try:
+        conn = psycopg.connect(
+            dsn,
+            autocommit=True,
+            connect_timeout=max(2, math.ceil(deadline.remaining())),
+            application_name=APP_NAME,
+        )
+    except Exception as exc:  # any failure to connect is reported the same way
+        reason = _one_line(str(exc)) or type(exc).__name__
+        raise MigrateError(f"connect {mask_dsn(dsn)}: {reason}") from None
+    if read_only:
+        conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    return conn
+
+
+def parse_all(mset: MigrationSet) -> dict[int, sqlparse.ParsedSQL]:
+    """Every file, both directions; the first error raises MigrateError as ``file:line: message``."""
+    out: dict[int, sqlparse.ParsedSQL] = {}
+    for mf in mset.files:
+        try:
+            text = sqlparse.decode(mf.read_bytes(), mf.name)
+            up = sqlparse.parse(text, "up", filename=mf.name)
+            sqlparse.parse(text, "down", filename=mf.name)
+        except sqlparse.ParseError as exc:
+            raise MigrateError(str(exc)) from None
+        except (OSError, SourceError) as exc:
+            raise MigrateError(f"{mf.name}: {exc}") from None
+        out[mf.version] = up
+    return out
+
+
+def compute_plan(
+    mset: MigrationSet, applied: dict[int, store.Applied], *, allow_missing: bool
+) -> tuple[int, list[MigrationFile]]:
+    """(database version, files to apply in order); refuses a database ahead or with gaps."""
+    done = {v for v, a in applied.items() if a.is_applied and v != 0}
+    files = mset.by_version()
+    db_max = max(done, default=0)
+    unknown = sorted(done - files.keys())
+    if unknown:
+        listed = ", ".join(str(v) for v in unknown)
+        if db_max > mset.head:
+            raise MigrateError(
+                f"the database schema (version {db_max}) is newer than this binary (head {mset.head}): "
+                f"upgrade openwatch (applied versions not in this binary: {listed})"
+            )
+        raise MigrateError(
+            f"the database has applied version(s) {listed} that this binary does not contain "
+            f"(head {mset.head}); refusing to migrate: a migration was removed or renumbered"
+        )
+    missing = [f for f in mset.files if f.version not in done and f.version < db_max]
+    if missing and not allow_missing:
+        names = ", ".join(f"version {f.version}: {f.name}" for f in missing)
+        raise MigrateError(
+            f"found {len(missing)} missing migrations before current version {db_max}: {names}; "
+            "rerun with --allow-missing to apply them first"
+        )
+    new = [f for f in mset.files if f.version not in done and f.version > db_max]
+    return db_max, missing + new
+
+
+def _guard(dsn: str, fn: Callable[[], int]) -> int:
+    """Run fn; scrub the password from any failure text, whatever produced it."""
+    try:
+        return fn()
+    except MigrateError as exc:
+        raise MigrateError(*(scrub(line, dsn) for line in exc.lines)) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# apply
+
+
+def apply(
+    mset: MigrationSet,
+    dsn: str,
+    *,
+    timeout: float,
+    allow_missing: bool,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    return _guard(dsn, lambda: _apply(mset, dsn, timeout, allow_missing, out, err))
+
+
+def _apply(
+    mset: MigrationSet, dsn: str, timeout: float, allow_missing: bool, out: TextIO, err: TextIO
+) -> int:
+    deadline = _Deadline(timeout)
+    parsed = parse_all(mset)
+    conn = _connect(dsn, deadline, read_only=False)
+    print(f"applying migrations against {mask_dsn(dsn)} ...", file=out, flush=True)
+    locked = False
+    try:
+        with _Watchdog(conn, deadline) as dog:
+            phase = "waiting for the migration lock"
+            try:
+                _lock(conn, deadline, dog, err)
+                locked = True
+                phase = "preparing goose_db_version"
+                if not store.table_exists(conn):
+                    store.create_table(conn)
+                store.ensure_checksum_table(conn)
+                current, todo = compute_plan(mset, store.applied_versions(conn), allow_missing=allow_missing)
+                for mf in todo:
+                    phase = f"applying {mf.name}"
+                    _apply_one(conn, mf, parsed[mf.version], deadline, dog, dsn, err, current)
+                    current = max(current, mf.version)
+                phase = "reading the version"
+                final = store.db_version(conn) or 0
+            except _Abort as exc:
+                raise MigrateError(*exc.args) from None
+            except psycopg.Error as exc:
+                if dog.fired.is_set():
+                    raise MigrateError(f"timed out after {_seconds(timeout)} {phase}") from None
+                raise MigrateError(f"{phase}: {_pg_message(exc)}") from None
+    finally:
+        if locked:
+            with contextlib.suppress(psycopg.Error):  # closing the session releases it anyway
+                conn.execute(f"SELECT pg_advisory_unlock({LOCK_ID})")
+        conn.close()
+
+    print(f"current version: {final}", file=out)
+    print(f"migration files: {len(mset.files)}", file=out)
+    for mf in mset.files:
+        print(f"- {mf.name}", file=out)
+    print("migrations applied", file=out, flush=True)
+    return 0
+
+
+def _lock_holder(conn: psycopg.Connection[Any]) -> str:
+    try:
+        rows = conn.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 "
+            f"AND objid::bigint = {LOCK_ID} AND objsubid = 1 AND granted"
+        ).fetchall()
+    except psycopg.Error:
+        return ""
+    return ", held by pid " + ", ".join(str(r[0]) for r in rows) if rows else ""
+
+
+def _lock(conn: psycopg.Connection[Any], deadline: _Deadline, dog: _Watchdog, err: TextIO) -> None:
+    said = False
+    holder = ""
+    while True:
+        row = conn.execute(f"SELECT pg_try_advisory_lock({LOCK_ID})").fetchone()
+        if row and row[0]:
+            return
+        if not said:
+            holder = _lock_holder(conn)
+            print(
+                f"openwatch migrate: waiting for the migration lock (advisory lock {LOCK_ID}{holder}): "
+                "another openwatch migrate or goose is running; "
+                f"giving up after {_seconds(deadline.seconds)}",
+                file=err,
+                flush=True,
+            )
+            said = True
+        if deadline.expired() or dog.fired.is_set():
+            raise _Abort(
+                f"timed out after {_seconds(deadline.seconds)} waiting for the migration lock "
+                f"(advisory lock {LOCK_ID}{holder}); nothing was applied. Another migration is running "
+                "against this database: let it finish, then rerun"
+            )
+        time.sleep(max(0.0, min(LOCK_POLL, deadline.remaining())))
+
+
+def _apply_one(
+    conn: psycopg.Connection[Any],
+    mf: MigrationFile,
+    parsed: sqlparse.ParsedSQL,
+    deadline: _Deadline,
+    dog: _Watchdog,
+    dsn: str,
+    err: TextIO,
+    current: int,
+) -> None:
+    started = time.perf_counter()
+    done = 0
+    total = len(parsed.statements)
+
+    def check() -> None:
+        if deadline.expired() or dog.fired.is_set():
+            raise psycopg.errors.QueryCanceled("deadline passed")
+
+    try:
+        if parsed.use_tx:
+            with conn.transaction():
+                for stmt in parsed.statements:
+                    check()
+                    conn.execute(stmt)  # no params: simple query protocol, multi-command statements work
+                    done += 1
+                check()
+                store.record(conn, mf.version, mf.name, mf.sha256)
+        else:
+            for stmt in parsed.statements:
+                check()
+                conn.execute(stmt)
+                done += 1
+            check()
+            with conn.transaction():
+                store.record(conn, mf.version, mf.name, mf.sha256)
+    except psycopg.Error as exc:
+        timed_out = dog.fired.is_set() or deadline.expired()
+        if timed_out:
+            head = (
+                f"timed out after {_seconds(deadline.seconds)} applying {mf.name}: the running statement was "
+                f"cancelled"
+            )
+            if parsed.use_tx:
+                lines = [f"{head} and {mf.name} rolled back; the database is at version {current}"]
+            else:
+                lines = [f"{head}; the database is at version {current}"]
+        else:
+            lines = [f"up: {mf.name}: {_pg_message(exc)}"]
+        if not parsed.use_tx:
+            lines.append(
+                f"{mf.name} is a NO TRANSACTION migration: its first {done} of {total} statement(s) ran "
+                f"before the failure and stay applied, and version {mf.version} was not recorded; fix the "
+                f"cause, then rerun openwatch migrate, which runs {mf.name} again from its first statement "
+                "(its statements must be idempotent, e.g. IF NOT EXISTS)"
+            )
+        raise _Abort(*(scrub(line, dsn) for line in lines)) from None
+    kind = "OK  " if total else "EMPTY"  # goose: "OK   name", "EMPTY name"
+    print(f"{kind} {mf.name} ({_duration(time.perf_counter() - started)})", file=err, flush=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# status
+
+
+def status(mset: MigrationSet, dsn: str, *, timeout: float, out: TextIO) -> int:
+    return _guard(dsn, lambda: _status(mset, dsn, timeout, out))
+
+
+def _status(mset: MigrationSet, dsn: str, timeout: float, out: TextIO) -> int:
+    deadline = _Deadline(timeout)
+    conn = _connect(dsn, deadline, read_only=True)
+    try:
+        with _Watchdog(conn, deadline) as dog:
+            try:
+                exists = store.table_exists(conn)
+                applied = store.applied_versions(conn) if exists else {}
+                sums = store.checksums(conn) if exists else {}
+            except psycopg.Error as exc:
+                if dog.fired.is_set():
+                    raise MigrateError(
+                        f"timed out after {_seconds(timeout)} reading goose_db_version"
+                    ) from None
+                raise MigrateError(f"reading goose_db_version: {_pg_message(exc)}") from None
+    finally:
+        conn.close()
+
+    done = {v for v, a in applied.items() if a.is_applied and v != 0}
+    db_max = max(done, default=0)
+    print(f"migration status against {mask_dsn(dsn)}", file=out)
+    if not exists:
+        print("goose_db_version does not exist: nothing has been applied to this database", file=out)
+    print("    Applied At                  Migration", file=out)
+    print("    " + "=" * 39, file=out)
+    edited: list[str] = []
+    unknown_sum = 0
+    for mf in mset.files:
+        row = applied.get(mf.version)
+        if row is not None and row.is_applied:
+            when = row.tstamp.strftime("%a %b %e %H:%M:%S %Y") if row.tstamp else "(no timestamp)"
+            recorded = sums.get(mf.version)
+            if recorded is None:
+                flag = "  (checksum unknown: applied without openwatch)"
+                unknown_sum += 1
+            elif recorded != mf.sha256:
+                flag = f"  EDITED: sha256 {mf.sha256[:12]} differs from {recorded[:12]} recorded when applied"
+                edited.append(mf.name)
+            else:
+                flag = ""
+            print(f"    {when:<24} -- {mf.name}{flag}", file=out)
+        else:
+            print(f"    {'Pending':<24} -- {mf.name}", file=out)
+    pending = [mf for mf in mset.files if mf.version not in done]
+    ahead = sorted(done - mset.by_version().keys())
+    summary = (
+        f"current version: {db_max}; {len(mset.files) - len(pending)} of {len(mset.files)} applied, "
+        f"{len(pending)} pending"
+    )
+    if edited or unknown_sum:
+        summary += f"; {len(edited)} edited after being applied, {unknown_sum} without a recorded checksum"
+    print(summary, file=out)
+    if edited:
+        print(f"edited after being applied (add a new migration instead): {', '.join(edited)}", file=out)
+    if ahead:
+        listed = ", ".join(str(v) for v in ahead)
+        if db_max > mset.head:
+            print(
+                f"the database schema (version {db_max}) is newer than this binary (head {mset.head}): "
+                f"upgrade openwatch (applied versions not in this binary: {listed})",
+                file=out,
+            )
+        else:
+            print(f"applied versions this binary does not contain: {listed}", file=out)
+    missing = [mf.name for mf in pending if mf.version < db_max]
+    if missing:
+        print(f"missing below the current version (needs --allow-missing): {', '.join(missing)}", file=out)
+    out.flush()
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# plan (dry run)
+
+
+def plan(mset: MigrationSet, dsn: str, *, timeout: float, allow_missing: bool, out: TextIO) -> int:
+    return _guard(dsn, lambda: _plan(mset, dsn, timeout, allow_missing, out))
+
+
+def _plan(mset: MigrationSet, dsn: str, timeout: float, allow_missing: bool, out: TextIO) -> int:
+    deadline = _Deadline(timeout)
+    parsed = parse_all(mset)
+    conn = _connect(dsn, deadline, read_only=True)
+    try:
+        with _Watchdog(conn, deadline) as dog:
+            try:
+                exists = store.table_exists(conn)
+                applied = store.applied_versions(conn) if exists else {}
+            except psycopg.Error as exc:
+                if dog.fired.is_set():
+                    raise MigrateError(
+                        f"timed out after {_seconds(timeout)} reading goose_db_version"
+                    ) from None
+                raise MigrateError(f"reading goose_db_version: {_pg_message(exc)}") from None
+    finally:
+        conn.close()
+    current, todo = compute_plan(mset, applied, allow_missing=allow_missing)
+    print(f"-- openwatch migrate --dry-run against {mask_dsn(dsn)}: nothing is changed", file=out)
+    print(f"-- current version: {current}; {len(todo)} migration(s) to apply", file=out)
+    if not exists:
+        print(
+            "-- goose_db_version does not exist: migrate creates it first (goose's DDL, version-0 row)",
+            file=out,
+        )
+    for mf in todo:
+        p = parsed[mf.version]
+        mode = "true" if p.use_tx else "false (NO TRANSACTION: each statement in autocommit)"
+        print(
+            f"\n-- {mf.name} (version {mf.version}, use_tx: {mode}, {len(p.statements)} statement(s))",
+            file=out,
+        )
+        for stmt in p.statements:
+            print(stmt, file=out)
+    out.flush()
+    return 0
