@@ -230,7 +230,7 @@ def migration(draw: st.DrawFn) -> str:
         lines.insert(where, draw(st.sampled_from(BAD_ANNOTATIONS)))
     newline = draw(st.sampled_from(["\n", "\r\n"]))
     text = newline.join(lines)
-    if lines and draw(st.booleans()):
+    if draw(st.booleans()) and lines:
         text += newline
     return text
 
@@ -259,10 +259,10 @@ def test_crlf_and_lf_parse_alike(text: str) -> None:
     lf = text.replace("\r\n", "\n")
     crlf = lf.replace("\n", "\r\n")
     for direction in ("up", "down"):
-        outcomes = []
+        outcomes: list[object] = []
         for variant in (lf, crlf):
             try:
-                outcomes.append(parse(variant, direction, environ={}))  # type: ignore[arg-type]
+                outcomes.append(parse(variant, direction, environ={}))
             except ParseError as err:
                 outcomes.append((err.line, err.goose_message))
         assert outcomes[0] == outcomes[1]
@@ -274,7 +274,7 @@ def test_envsub_never_raises_anything_else(text: str, env: dict[str, str]) -> No
     text = "-- +goose ENVSUB ON\n" + text
     for direction in ("up", "down"):
         try:
-            up = parse(text, direction, environ=env)  # type: ignore[arg-type]
+            up = parse(text, direction, environ=env)
         except ParseError as err:
             assert err.goose_message
             continue
@@ -287,7 +287,7 @@ def test_arbitrary_text_only_raises_parse_error(text: str) -> None:
     for direction in ("up", "down"):
         for env in ({}, {"A": "1"}):
             try:
-                parse("-- +goose ENVSUB ON\n" + text, direction, environ=env)  # type: ignore[arg-type]
-                parse(text, direction, environ=env)  # type: ignore[arg-type]
+                parse("-- +goose ENVSUB ON\n" + text, direction, environ=env)
+                parse(text, direction, environ=env)
             except ParseError:
                 pass

@@ -73,7 +73,7 @@ def test_crlf_behaves_like_lf() -> None:
     )
     crlf = lf.replace("\n", "\r\n")
     for direction in ("up", "down"):
-        assert parse(crlf, direction) == parse(lf, direction)  # type: ignore[arg-type]
+        assert parse(crlf, direction) == parse(lf, direction)
     assert up(crlf) == ["SELECT 1;\nSELECT 2;", "INSERT INTO t\nVALUES (1);"]
     assert down(crlf) == ["DROP TABLE t;"]
 
@@ -257,7 +257,7 @@ def test_duplicate_up() -> None:
     }
     for text, (state, line) in cases.items():
         for direction in ("up", "down"):
-            err = error(text, direction)  # type: ignore[arg-type]
+            err = error(text, direction)
             expected = f"duplicate '-- +goose Up' annotations; stateMachine={state}, {SEE}"
             assert (err.goose_message, err.line) == (expected, line)
 
@@ -320,7 +320,7 @@ def test_sql_before_up_is_an_error() -> None:
 @pytest.mark.parametrize("text", ["", "\n\n", "   \n", "-- just a comment\n", "-- +goose NO TRANSACTION\n"])
 def test_eof_before_up(text: str) -> None:
     for direction in ("up", "down"):
-        err = error(text, direction)  # type: ignore[arg-type]
+        err = error(text, direction)
         assert (
             err.goose_message
             == f"failed to parse migration: must start with '-- +goose Up' annotation, {SEE}"
@@ -332,7 +332,7 @@ def test_eof_inside_a_block() -> None:
     message = "failed to parse migration: missing '-- +goose StatementEnd' annotation"
     for text in (UP + BEGIN + "SELECT 1;\n", UP + DOWN + BEGIN + "SELECT 1;\n\n"):
         for direction in ("up", "down"):
-            err = error(text, direction)  # type: ignore[arg-type]
+            err = error(text, direction)
             assert (err.goose_message, err.line) == (message, text.count("\n"))
 
 
