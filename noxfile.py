@@ -1,0 +1,92 @@
+"""Nox sessions: each wires arguments into the release toolkit (packaging/owrelease) and does nothing else.
+
+    nox -s build_rpm build_deb    dist/*.rpm, dist/*.deb, dist/SHA256SUMS
+    nox -s freeze | render        build/openwatch | build/render/
+    nox -s tests -- -m packages   pytest with every test dependency
+    nox -s lint                   ruff check + ruff format --check
+
+Every session uses the venv backend on the interpreter running nox (3.11, built with --enable-shared)
+and installs its own pinned dependencies from packaging/requirements/.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "packaging"))  # never a package itself: PyPA's `packaging` stays importable
+
+from owrelease import buildenv  # noqa: E402  (stdlib only: safe in nox's own environment)
+
+REQ = HERE / "packaging" / "requirements"
+TOOLKIT_ENV = {"PYTHONPATH": str(HERE / "packaging")}
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "tests"]
+nox.options.error_on_missing_interpreters = True
+
+
+def _install(session: nox.Session, *names: str) -> None:
+    for name in names:
+        session.install("-r", str(REQ / f"{name}.txt"))
+
+
+def _require(session: nox.Session, tool: str) -> None:
+    try:
+        buildenv.require(tool, install=True)
+    except buildenv.ToolMissing as exc:
+        session.error(str(exc))
+
+
+def _toolkit(session: nox.Session, *args: str) -> None:
+    session.run("python", "-m", "owrelease", *args, env=TOOLKIT_ENV)
+
+
+@nox.session
+def freeze(session: nox.Session) -> None:
+    """The frozen binary alone, into build/openwatch (+ openwatch.json)."""
+    _install(session, "freeze")
+    _toolkit(session, "freeze", *session.posargs)
+
+
+@nox.session
+def render(session: nox.Session) -> None:
+    """Every rendered file alone, into build/render/."""
+    _install(session, "release")
+    _toolkit(session, "render", *session.posargs)
+
+
+@nox.session
+def build_rpm(session: nox.Session) -> None:
+    """dist/openwatch-<version>-<release>.<arch>.rpm and dist/SHA256SUMS."""
+    _require(session, "rpmbuild")
+    _install(session, "freeze", "release")
+    _toolkit(session, "build-rpm", *session.posargs)
+
+
+@nox.session
+def build_deb(session: nox.Session) -> None:
+    """dist/openwatch_<version>-<release>_<arch>.deb and dist/SHA256SUMS."""
+    _require(session, "dpkg-deb")
+    _install(session, "freeze", "release")
+    _toolkit(session, "build-deb", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """pytest with every Python test dependency; arguments after -- go to pytest."""
+    for tool in ("rpmbuild", "dpkg-deb", "rpm2cpio", "cpio", "systemd-analyze"):
+        _require(session, tool)
+    _install(session, "tests")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check + ruff format --check."""
+    _install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")

@@ -1,0 +1,88 @@
+"""The release jobs the noxfile wires: freeze, render, build_rpm, build_deb, checksums."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from owrelease import buildenv, deb, freeze, render, rpm
+from owrelease.model import ROOT, Package, app_version, check_changelog, load
+
+Log = Callable[[str], None]
+FORMATS: dict[str, Callable[..., Path]] = {"rpm": rpm.build, "deb": deb.build}
+
+
+def default_builder() -> freeze.Builder:
+    """The host interpreter; the build-root wiring (buildroot.usable()) is the lead's call."""
+    return freeze.HostBuilder()
+
+
+def load_checked(root: Path = ROOT) -> tuple[Package, str]:
+    pkg = load(root / "packaging" / "package.toml")
+    pep440 = app_version(root)
+    check_changelog(pkg, pep440)
+    return pkg, pep440
+
+
+def facts_for(pep440: str, glibc_floor: str) -> render.BuildFacts:
+    arch_rpm, arch_deb = buildenv.arch()
+    return render.BuildFacts(pep440=pep440, glibc_floor=glibc_floor, arch_rpm=arch_rpm, arch_deb=arch_deb)
+
+
+def do_freeze(
+    *, root: Path = ROOT, builder: freeze.Builder | None = None, log: Log = print, gate: bool = False
+) -> freeze.FrozenBinary:
+    pkg, _ = load_checked(root)
+    return freeze.freeze(
+        builder or default_builder(),
+        src=root,
+        cache=root / "build" / "freeze",
+        glibc_max=pkg.glibc_max if gate else None,
+        log=log,
+    )
+
+
+def do_render(out: Path, *, root: Path = ROOT, glibc_floor: str | None = None) -> list[Path]:
+    """Render every template into ``out`` (readable); without a measured floor, the declared maximum."""
+    pkg, pep440 = load_checked(root)
+    return render.render_tree(pkg, facts_for(pep440, glibc_floor or pkg.glibc_max), out)
+
+
+def build_package(
+    fmt: str,
+    dist: Path,
+    *,
+    root: Path = ROOT,
+    frozen: freeze.FrozenBinary | None = None,
+    builder: freeze.Builder | None = None,
+    log: Log = print,
+) -> Path:
+    pkg, pep440 = load_checked(root)
+    frozen = frozen or do_freeze(root=root, builder=builder, log=log)
+    facts = facts_for(pep440, frozen.glibc_floor)
+    epoch = buildenv.source_date_epoch(root)
+    work = root / "build" / "pkg" / f"{fmt}-{os.getpid()}"
+    try:
+        out = FORMATS[fmt](pkg, facts, frozen.path, dist, work, epoch)
+    finally:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    write_sums(dist)
+    log(f"{fmt}: {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return out
+
+
+def write_sums(dist: Path) -> Path:
+    """dist/SHA256SUMS over every other file in dist/ (sha256sum -c format)."""
+    lines = []
+    for path in sorted(dist.iterdir()):
+        if path.is_file() and path.name != "SHA256SUMS":
+            lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n")
+    target = dist / "SHA256SUMS"
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text("".join(lines), encoding="utf-8")
+    tmp.replace(target)
+    return target

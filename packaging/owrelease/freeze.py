@@ -1,0 +1,393 @@
+"""Freeze the application into one executable with PyInstaller (onefile), cached by a key over every input.
+
+The PyInstaller invocation is a pure function (:func:`pyinstaller_argv`). Where it runs is a *builder*:
+:class:`HostBuilder` (an interpreter on this host with ``packaging/requirements/freeze.txt`` installed) or
+:class:`RootBuilder` (the Debian bullseye build root of ``owrelease.buildroot``, so the bundle needs an old
+glibc). The result lands in ``build/freeze/<key>/openwatch`` with ``openwatch.json`` next to it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+from owrelease import buildenv
+from owrelease.model import ROOT
+
+# bump when the way inputs become a binary changes in a way the key would not see
+FREEZE_SCHEMA = "1"
+NAME = "openwatch"
+FREEZE_REQUIREMENTS = ROOT / "packaging" / "requirements" / "freeze.txt"
+ENTRY_NAME = "openwatch_entry.py"
+ENTRY_SOURCE = "import sys\n\nfrom openwatch.cli import main\n\nsys.exit(main())\n"
+# never imported by the application: kept out of the bundle
+EXCLUDES = (
+    "tkinter",
+    "_tkinter",
+    "turtle",
+    "turtledemo",
+    "idlelib",
+    "unittest",
+    "doctest",
+    "pydoc",
+    "pydoc_data",
+    "test",
+    "lib2to3",
+    "ensurepip",
+    "venv",
+    "distutils",
+    "setuptools",
+    "pkg_resources",
+    "pip",
+    "PyInstaller",
+    "pytest",
+    "_pytest",
+    "hypothesis",
+    "jinja2",
+    "owrelease",
+    "numpy",
+    "yaml",
+)
+
+
+class FreezeError(RuntimeError):
+    """The freeze failed; the message says where to look."""
+
+
+def migration_files(src: Path) -> list[str]:
+    """Names (relative to ``migrations/``) to embed: every ``*.sql`` and ``migrations.lock`` if present."""
+    mdir = src / "migrations"
+    names = sorted(p.name for p in mdir.glob("*.sql") if p.is_file())
+    if (mdir / "migrations.lock").is_file():
+        names.append("migrations.lock")
+    return names
+
+
+def pyinstaller_argv(src: Path, work: Path, dist: Path, migrations: Sequence[str] = ()) -> list[str]:
+    """Arguments after ``python -m PyInstaller``. Pure: absolute paths in, the same list out.
+
+    ``src`` is the source tree, ``work`` holds the entry script (written by the caller) and PyInstaller's
+    scratch files, ``dist`` receives the executable. ``migrations`` are names under ``src/migrations``.
+    """
+    argv = [
+        "--noconfirm",
+        "--clean",
+        "--log-level=WARN",
+        "--onefile",
+        "--strip",
+        "--name",
+        NAME,
+        "--distpath",
+        str(dist),
+        "--workpath",
+        str(work / "build"),
+        "--specpath",
+        str(work / "spec"),
+        "--paths",
+        str(src),
+        "--collect-submodules",
+        "openwatch",
+        "--collect-data",
+        "openwatch",
+        "--hidden-import",
+        "openwatch._build",
+        "--hidden-import",
+        "psycopg_binary",
+    ]
+    for mod in EXCLUDES:
+        argv += ["--exclude-module", mod]
+    for name in migrations:
+        argv += ["--add-data", f"{src / 'migrations' / name}:migrations"]
+    argv.append(str(work / ENTRY_NAME))
+    return argv
+
+
+class Builder(Protocol):
+    name: str
+
+    def identity(self) -> str:
+        """Everything about the builder that can change the output (interpreter, libc, platform)."""
+        ...
+
+    def run(self, src: Path, scratch: Path, argv_for: ArgvFactory, env: dict[str, str]) -> None:
+        """Run PyInstaller so that ``scratch/dist/openwatch`` appears."""
+        ...
+
+
+class ArgvFactory(Protocol):
+    def __call__(self, src: Path, work: Path, dist: Path) -> list[str]: ...
+
+
+@dataclass
+class HostBuilder:
+    """PyInstaller on this host, from a private venv holding exactly ``freeze.txt``.
+
+    ``python``: an interpreter that already has freeze.txt installed; by default a venv is made (once, cached
+    by the pins and the base interpreter) under ``build/freeze/venv-<hash>`` from ``base``, the running
+    interpreter, so nothing else installed on the host can leak into the bundle.
+    """
+
+    python: str | None = None
+    base: str = sys.executable
+    cache: Path = ROOT / "build" / "freeze"
+    name: str = "host"
+
+    def _venv(self) -> str:
+        if self.python:
+            return self.python
+        tag = hashlib.sha256(
+            FREEZE_REQUIREMENTS.read_bytes() + os.path.realpath(self.base).encode() + sys.version.encode()
+        ).hexdigest()[:12]
+        venv = self.cache / f"venv-{tag}"
+        python = venv / "bin" / "python"
+        self.cache.mkdir(parents=True, exist_ok=True)
+        with (self.cache / f"venv-{tag}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (venv / ".complete").exists():
+                shutil.rmtree(venv, ignore_errors=True)
+                for argv in (
+                    [self.base, "-m", "venv", str(venv)],
+                    [str(python), "-m", "pip", "install", "--quiet", "-r", str(FREEZE_REQUIREMENTS)],
+                ):
+                    res = subprocess.run(argv, capture_output=True, text=True, check=False)
+                    if res.returncode != 0:
+                        raise FreezeError(f"freeze: {' '.join(argv)} failed:\n{res.stdout}{res.stderr}")
+                (venv / ".complete").write_text("ok\n", encoding="utf-8")
+        self.python = str(python)
+        return self.python
+
+    def identity(self) -> str:
+        probe = (
+            "import sys, platform, sysconfig, os;"
+            "print(sys.version.replace(chr(10), ' '), platform.machine(), os.confstr('CS_GNU_LIBC_VERSION'),"
+            " sysconfig.get_config_var('Py_ENABLE_SHARED'), sep='|')"
+        )
+        try:
+            out = subprocess.run([self._venv(), "-c", probe], capture_output=True, text=True, check=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise FreezeError(f"freeze: cannot run {self.python}: {exc}") from exc
+        return f"host|{out.stdout.strip()}"
+
+    def check(self) -> None:
+        code = "import PyInstaller; print(PyInstaller.__version__)"
+        res = subprocess.run([self._venv(), "-c", code], capture_output=True, text=True, check=False)
+        if res.returncode != 0:
+            raise FreezeError(
+                f"freeze: no PyInstaller for {self.python}: pip install -r {FREEZE_REQUIREMENTS}"
+            )
+
+    def run(self, src: Path, scratch: Path, argv_for: ArgvFactory, env: dict[str, str]) -> None:
+        self.check()
+        argv = [self._venv(), "-m", "PyInstaller", *argv_for(src, scratch / "work", scratch / "dist")]
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "VIRTUAL_ENV"}
+        # a private PyInstaller cache: --clean on a shared ~/.cache/pyinstaller races with other builds
+        private = {"PYINSTALLER_CONFIG_DIR": str(scratch / "pyi-config")}
+        _run(argv, env={**clean, **env, **private}, log=scratch / "pyinstaller.log")
+
+
+@dataclass
+class RootBuilder:
+    """PyInstaller inside the build root (owrelease.buildroot); the tree and scratch dir are bind-mounted."""
+
+    root: object  # owrelease.buildroot.BuildRoot: .key, .python, .run(argv, binds=, env=)
+    name: str = "buildroot"
+
+    def identity(self) -> str:
+        return f"buildroot|{self.root.key}"  # type: ignore[attr-defined]
+
+    def run(self, src: Path, scratch: Path, argv_for: ArgvFactory, env: dict[str, str]) -> None:
+        in_src, in_scratch = Path("/ow/src"), Path("/ow/scratch")
+        argv = [self.root.python, "-m", "PyInstaller"]  # type: ignore[attr-defined]
+        argv += argv_for(in_src, in_scratch / "work", in_scratch / "dist")
+        env = {**env, "PYINSTALLER_CONFIG_DIR": str(in_scratch / "pyi-config")}
+        res = self.root.run(argv, binds={src: str(in_src), scratch: str(in_scratch)}, env=env)  # type: ignore[attr-defined]
+        log = scratch / "pyinstaller.log"
+        log.write_text(
+            f"{getattr(res, 'stdout', '') or ''}{getattr(res, 'stderr', '') or ''}", encoding="utf-8"
+        )
+        if res.returncode != 0:
+            raise FreezeError(
+                f"freeze: PyInstaller failed in the build root (exit {res.returncode}); see {log}"
+            )
+
+
+def _run(argv: list[str], *, env: dict[str, str], log: Path) -> None:
+    with log.open("w", encoding="utf-8") as fh:
+        res = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, check=False)
+    if res.returncode != 0:
+        tail = "".join(log.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)[-15:])
+        raise FreezeError(f"freeze: PyInstaller failed (exit {res.returncode}); log {log}:\n{tail}")
+
+
+@dataclass(frozen=True)
+class FrozenBinary:
+    path: Path
+    sha256: str
+    size: int
+    glibc_floor: str
+    builder: str
+    key: str
+    commit: str
+    build_time: str
+    cached: bool
+
+    def metadata(self) -> dict[str, object]:
+        data = asdict(self)
+        data.pop("cached")
+        data["path"] = self.path.name
+        return data
+
+
+def build_stamp(root: Path = ROOT) -> tuple[str, str, int]:
+    """(commit, build time, SOURCE_DATE_EPOCH) for openwatch/_build.py."""
+    sde = buildenv.source_date_epoch(root)
+    return buildenv.commit_id(root), buildenv.iso_utc(sde), sde
+
+
+def write_build_module(src: Path, commit: str, build_time: str) -> Path:
+    """The git-ignored ``openwatch/_build.py``; rewritten only when its content changes."""
+    target = src / "openwatch" / "_build.py"
+    text = (
+        '"""Written by owrelease.freeze at build time (git-ignored). Read by openwatch.buildinfo."""\n\n'
+        f"COMMIT = {commit!r}\nBUILD_TIME = {build_time!r}\n"
+    )
+    if not target.exists() or target.read_text(encoding="utf-8") != text:
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    return target
+
+
+def _app_files(src: Path) -> list[Path]:
+    files = [p for p in (src / "openwatch").rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    files += [src / "migrations" / n for n in migration_files(src)]
+    return sorted(files)
+
+
+def cache_key(src: Path, builder_identity: str, argv: Sequence[str]) -> str:
+    """sha256 over every input: sources (incl. _build.py), migrations, pins, argv, builder, schema."""
+    h = hashlib.sha256()
+
+    def feed(label: str, data: bytes) -> None:
+        h.update(label.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+
+    feed("schema", FREEZE_SCHEMA.encode())
+    feed("builder", builder_identity.encode())
+    feed("argv", "\0".join(argv).encode())
+    feed("entry", ENTRY_SOURCE.encode())
+    feed("pins", FREEZE_REQUIREMENTS.read_bytes())
+    for path in _app_files(src):
+        feed("file:" + path.relative_to(src).as_posix(), path.read_bytes())
+    return h.hexdigest()[:32]
+
+
+def _glibc(binary: Path, max_allowed: str) -> tuple[str, str]:
+    """(measured floor, note). The gate raises when the bundle needs more than ``max_allowed``."""
+    try:
+        from owrelease import elfgate  # type: ignore[attr-defined]
+    except ImportError:
+        host = os.confstr("CS_GNU_LIBC_VERSION") or "glibc 0"
+        floor = host.split()[-1]
+        return floor, f"elfgate unavailable: assuming the host glibc {floor} as the floor"
+    floor = elfgate.measure_floor(binary)
+    return floor, ""
+
+
+def gate(binary: Path, max_allowed: str) -> None:
+    from owrelease import elfgate  # type: ignore[attr-defined]
+
+    elfgate.check(binary, max_allowed)
+
+
+def freeze(
+    builder: Builder,
+    *,
+    src: Path = ROOT,
+    cache: Path | None = None,
+    glibc_max: str | None = None,
+    log: object = print,
+) -> FrozenBinary:
+    """Freeze (or reuse) the binary. ``glibc_max``: when given, elfgate.check enforces it."""
+    cache = cache or (src / "build" / "freeze")
+    commit, build_time, sde = build_stamp(src)
+    write_build_module(src, commit, build_time)
+    migrations = migration_files(src)
+
+    def argv_for(s: Path, w: Path, d: Path) -> list[str]:
+        return pyinstaller_argv(s, w, d, migrations)
+
+    key = cache_key(src, builder.identity(), argv_for(Path("/SRC"), Path("/WORK"), Path("/DIST")))
+    final = cache / key
+    binary = final / NAME
+    meta = final / f"{NAME}.json"
+    if binary.is_file() and meta.is_file():
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        log(f"freeze: reusing build/freeze/{key}/{NAME} (nothing changed)")  # type: ignore[operator]
+        return FrozenBinary(path=binary, cached=True, **{k: v for k, v in data.items() if k != "path"})
+
+    cache.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"tmp-{key[:8]}-", dir=cache))
+    try:
+        (scratch / "work").mkdir()
+        (scratch / "work" / ENTRY_NAME).write_text(ENTRY_SOURCE, encoding="utf-8")
+        env = {"PYTHONHASHSEED": "0", "SOURCE_DATE_EPOCH": str(sde), "PYTHONDONTWRITEBYTECODE": "1"}
+        builder.run(src, scratch, argv_for, env)
+        out = scratch / "dist" / NAME
+        if not out.is_file():
+            raise FreezeError(f"freeze: PyInstaller produced no {out}")
+        if glibc_max:
+            gate(out, glibc_max)
+        floor, note = _glibc(out, glibc_max or "")
+        if note:
+            log(f"freeze: {note}")  # type: ignore[operator]
+        data = out.read_bytes()
+        result = FrozenBinary(
+            path=binary,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            glibc_floor=floor,
+            builder=builder.name,
+            key=key,
+            commit=commit,
+            build_time=build_time,
+            cached=False,
+        )
+        stage = scratch / "result"
+        stage.mkdir()
+        shutil.copy2(out, stage / NAME)
+        (stage / f"{NAME}.json").write_text(json.dumps(result.metadata(), indent=2) + "\n", encoding="utf-8")
+        try:
+            stage.rename(final)
+        except OSError:
+            if not binary.is_file():  # a concurrent build of the same key won the rename: use it
+                raise
+        log(  # type: ignore[operator]
+            f"freeze: built {NAME} ({result.size / 1e6:.1f} MB, glibc >= {floor}, {builder.name}) key {key}"
+        )
+        return result
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def host_description() -> str:
+    return f"{platform.system()} {platform.machine()} {os.confstr('CS_GNU_LIBC_VERSION')}"
+
+
+def export(frozen: FrozenBinary, dest_dir: Path) -> Path:
+    """Copy the binary and its JSON to ``dest_dir`` (build/ for the freeze session)."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    target = dest_dir / NAME
+    shutil.copy2(frozen.path, target)
+    shutil.copy2(frozen.path.with_name(f"{NAME}.json"), dest_dir / f"{NAME}.json")
+    return target
