@@ -1,0 +1,513 @@
+"""The Debian 11 (bullseye, glibc 2.31) build root in which the frozen binary is made.
+
+Why: a PyInstaller onefile carries libpython, the extension modules and their libraries; each asks
+the target's glibc for symbol versions no newer than the glibc it was *linked* against.  Built on
+bookworm (2.36) the bundle needs 2.35; built here, with CPython 3.11 and OpenSSL 3.0 compiled from
+Debian's own source packages, it needs at most GLIBC_2.28 (RHEL 8), because:
+
+* ``packaging/buildroot/glibc228.h`` is force-included (``-include``) in every C file of OpenSSL
+  and CPython: it binds ``exp/log/pow/exp2/log2`` to their GLIBC_2.2.5 versions (2.29 otherwise);
+* CPython is configured with ``ac_cv_func_sem_clockwait=no`` (``sem_clockwait`` is GLIBC_2.30);
+* libpython is shared (PyInstaller needs it) and finds itself and OpenSSL by RPATH.
+
+The gate (:mod:`owrelease.elfgate`) proves the result; this module only makes the place.
+
+noexec temporary directories: a onefile unpacks its libraries to ``$TMPDIR/_MEIxxxxxx`` and
+maps them executable, which the loader refuses on a ``noexec`` mount (``failed to map segment
+from shared object``).  Options weighed: onedir (no unpacking, but the product is one file
+``/usr/bin/openwatch``); ``--runtime-tmpdir`` (a fixed path, fails the same way when that path is
+noexec, and the maintainers advise against it); staticx (extracts too).  Chosen: PyInstaller's
+bootloader compiled here from the PyPI sdist with our small patch
+(``packaging/buildroot/pyinstaller-noexec-tmpdir.patch``): candidates (TMPDIR/TEMP/TMP,
+/tmp, /var/tmp, /usr/tmp) whose file system is ST_NOEXEC are skipped, then ``$XDG_RUNTIME_DIR``
+and ``$HOME`` are tried, and otherwise it prints ONE line naming the noexec directories and
+what to set (``TMPDIR=/var/lib/openwatch/tmp``) and exits 1.  The patched bootloader replaces
+the prebuilt one in the venv's PyInstaller of the same version; nothing else changes.
+
+Layout under ``cache_dir`` (e.g. ``build/buildroot``)::
+
+    <key>/root/            the build root (key = sha256 of every input, source versions included)
+    <key>/manifest.json    inputs, resolved source versions, timings
+    plan-<plan>.json       plan (inputs known before building) -> key, so later calls need no network
+    pristine-<base>/       debootstrap minbase as it came (plus /etc/hosts): a clean bullseye for tests
+    work-<plan>/           a build in progress (removed on the next attempt)
+
+Mounts are made only inside private mount namespaces (``unshare --mount``), so they vanish with
+the process even if it is killed, and the host never sees one under the cache: copying a root can
+never walk into ``/proc``.  Each namespace also unmounts explicitly before it exits.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["BuildRoot", "BuildRootError", "ensure", "ensure_pristine", "usable"]
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = ROOT / "packaging" / "buildroot"
+RECIPE_VERSION = "1"
+
+SUITE = "bullseye"
+SOURCE_SUITE = "bookworm"  # deb-src for python3.11 and openssl (orig tarballs only)
+MIRROR = os.environ.get("OPENWATCH_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+VARIANT = "minbase"
+PACKAGES = [
+    "build-essential",
+    "ca-certificates",
+    "libbz2-dev",
+    "libffi-dev",
+    "liblzma-dev",
+    "patch",
+    "pkg-config",
+    "uuid-dev",
+    "xz-utils",
+    "zlib1g-dev",
+]
+SOURCE_PACKAGES = ["openssl", "python3.11"]
+PREFIX = "/opt/ow"
+OPENSSL_CONFIGURE = [
+    "linux-x86_64",
+    f"--prefix={PREFIX}/openssl",
+    f"--openssldir={PREFIX}/openssl/ssl",
+    "--libdir=lib",
+    "shared",
+    "no-tests",
+    "-O2",
+    "-include",
+    f"{PREFIX}/glibc228.h",
+]
+PYTHON_CONFIGURE = [
+    f"--prefix={PREFIX}/python",
+    "--enable-shared",
+    f"--with-openssl={PREFIX}/openssl",
+    "--with-openssl-rpath=auto",
+    "--without-ensurepip",
+    "ac_cv_func_sem_clockwait=no",
+    f"CFLAGS=-O2 -include {PREFIX}/glibc228.h",
+    f"LDFLAGS=-Wl,-rpath,{PREFIX}/python/lib",
+]
+FREEZE_TXT = ROOT / "packaging" / "requirements" / "freeze.txt"
+FALLBACK_REQUIREMENTS = "pyinstaller==6.22.3\npsycopg[binary]==3.3.9\n"
+# PyInstaller sdists whose bootloader we rebuild with our patch: version -> sha256 of the PyPI sdist.
+PYINSTALLER_SDIST_SHA256 = {
+    "6.22.3": "05eb2f5615503e72939a7224d68b4aff572c6b0438ee4a17d0a4b481f399362d",
+}
+SANE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\towbuild\n"
+MAKE_JOBS = "2"
+
+
+class BuildRootError(RuntimeError):
+    """A step failed; ``str()`` is one line naming the step."""
+
+
+def log(msg: str) -> None:
+    print(f"buildroot: {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class BuildRoot:
+    key: str
+    path: Path
+    python: str  # the venv interpreter, as a path inside the root ("" for the pristine root)
+
+    def run(
+        self,
+        argv: list[str],
+        *,
+        binds: Mapping[Path, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = False,
+        timeout: float | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` chrooted in the root, with /proc and /dev mounted and ``binds`` bind-mounted.
+
+        ``binds`` maps a host path to its in-root path; suffix the in-root path with ``:ro`` for a
+        read-only bind.  The command sees exactly ``env`` plus PATH (unless ``env`` sets one).
+        Everything is mounted in a private mount namespace and unmounted before it returns.
+        """
+        return _chroot_run(self.path, argv, binds or {}, env or {}, check=check, timeout=timeout)
+
+
+def _chroot_script(root: Path, argv: list[str], binds: Mapping[Path, str], env: Mapping[str, str]) -> str:
+    q = shlex.quote
+    r = str(root)
+    lines = [
+        "set -e",
+        "mounted=''",
+        'cleanup() { for m in $mounted; do umount -l "$m" 2>/dev/null || true; done; }',
+        "trap cleanup EXIT",
+        "mount --make-rprivate /",
+        f"mount -t proc proc {q(r + '/proc')}; mounted={q(r + '/proc')}",
+        f'mount --rbind /dev {q(r + "/dev")}; mounted="{r}/dev $mounted"',
+    ]
+    for host, spec in binds.items():
+        inroot, _, mode = spec.partition(":")
+        if not inroot.startswith("/") or mode not in ("", "ro"):
+            raise ValueError(f"bind target must be an absolute path, optionally with :ro: {spec!r}")
+        host = Path(host).resolve()
+        target = r + inroot
+        make = (
+            f"mkdir -p {q(target)}"
+            if host.is_dir()
+            else f"mkdir -p {q(str(Path(target).parent))}; touch {q(target)}"
+        )
+        lines.append(f'{make}; mount --bind {q(str(host))} {q(target)}; mounted="{target} $mounted"')
+        if mode == "ro":
+            lines.append(f"mount -o remount,bind,ro {q(target)}")
+    full_env = {"PATH": SANE_PATH, **env}
+    env_args = " ".join(q(f"{k}={v}") for k, v in full_env.items())
+    lines += [
+        "set +e",
+        f"chroot {q(r)} /usr/bin/env -i {env_args} {' '.join(q(a) for a in argv)}",
+        "rc=$?",
+        "cleanup; trap - EXIT",
+        "exit $rc",
+    ]
+    return "\n".join(lines)
+
+
+def _chroot_run(
+    root: Path,
+    argv: list[str],
+    binds: Mapping[Path, str],
+    env: Mapping[str, str],
+    *,
+    check: bool = False,
+    timeout: float | None = None,
+    capture: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    script = _chroot_script(root, argv, binds, env)
+    proc = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script],
+        capture_output=capture,
+        text=True,
+        timeout=timeout,
+        env={"PATH": SANE_PATH, "LC_ALL": "C"},
+    )
+    if check and proc.returncode != 0:
+        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["(no output)"]
+        raise BuildRootError(f"{' '.join(argv)} failed with exit status {proc.returncode}: {tail[0]}")
+    return proc
+
+
+def usable() -> bool:
+    """True when this host can make and enter a build root: root, chroot, unshare, debootstrap."""
+    if os.geteuid() != 0:
+        return False
+    if not (shutil.which("chroot") and shutil.which("unshare")):
+        return False
+    if shutil.which("debootstrap") is None:
+        probe = subprocess.run(["apt-cache", "policy", "debootstrap"], capture_output=True, text=True)
+        if probe.returncode != 0 or "Candidate: (none)" in probe.stdout or "Candidate:" not in probe.stdout:
+            return False
+    try:
+        ok = subprocess.run(["unshare", "--mount", "true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return ok.returncode == 0
+
+
+# ---------------------------------------------------------------- keys
+
+
+def _sha(data: object) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _requirements() -> tuple[str, str]:
+    """The requirements text and where it came from."""
+    if FREEZE_TXT.is_file():
+        return FREEZE_TXT.read_text(), str(FREEZE_TXT.relative_to(ROOT))
+    return FALLBACK_REQUIREMENTS, "fallback (packaging/requirements/freeze.txt absent)"
+
+
+def _base_inputs() -> dict[str, object]:
+    return {"suite": SUITE, "mirror": MIRROR, "variant": VARIANT, "hosts": HOSTS, "recipe": RECIPE_VERSION}
+
+
+def _plan_inputs() -> dict[str, object]:
+    reqs, origin = _requirements()
+    return {
+        **_base_inputs(),
+        "source_suite": SOURCE_SUITE,
+        "packages": PACKAGES,
+        "source_packages": SOURCE_PACKAGES,
+        "openssl_configure": OPENSSL_CONFIGURE,
+        "python_configure": PYTHON_CONFIGURE,
+        "glibc228.h": (HERE / "glibc228.h").read_text(),
+        "bootloader_patch": (HERE / "pyinstaller-noexec-tmpdir.patch").read_text(),
+        "pyinstaller_sdists": PYINSTALLER_SDIST_SHA256,
+        "requirements": reqs,
+        "requirements_origin": origin,
+    }
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@contextmanager
+def _locked(cache_dir: Path, name: str) -> Iterator[None]:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with (cache_dir / f"{name}.lock").open("w") as fp:
+        fcntl.flock(fp, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fp, fcntl.LOCK_UN)
+
+
+def _mounts_under(path: Path) -> list[str]:
+    prefix = str(path.resolve()).rstrip("/") + "/"
+    found = []
+    with open("/proc/self/mountinfo") as fp:
+        for line in fp:
+            mnt = line.split()[4].replace("\\040", " ")
+            if (mnt + "/").startswith(prefix):
+                found.append(mnt)
+    return found
+
+
+def _safe_rmtree(path: Path) -> None:
+    if not path.exists():
+        return
+    if mounts := _mounts_under(path):
+        raise BuildRootError(f"refusing to remove {path}: still mounted beneath it: {', '.join(mounts)}")
+    shutil.rmtree(path)
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    if mounts := _mounts_under(src):
+        raise BuildRootError(f"refusing to copy {src}: mounted beneath it: {', '.join(mounts)}")
+    subprocess.run(["cp", "-a", "--", str(src), str(dst)], check=True)
+
+
+def _step(name: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    log(f"{name} ...")
+    t0 = time.monotonic()
+    try:
+        result = fn(*args, **kwargs)
+    except BuildRootError as exc:
+        raise BuildRootError(f"step '{name}' failed: {exc}") from None
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        raise BuildRootError(f"step '{name}' failed: {exc}") from None
+    log(f"{name}: done in {time.monotonic() - t0:.1f} s")
+    return result
+
+
+def _host_run(argv: list[str], *, log_file: Path | None = None, namespace: bool = False) -> None:
+    if namespace:
+        argv = ["unshare", "--mount", "--propagation", "private", *argv]
+    if log_file is None:
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        return
+    with log_file.open("a") as out:
+        proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        tail = log_file.read_text().strip().splitlines()[-1:] or ["(no output)"]
+        raise BuildRootError(f"{argv[0]} exit status {proc.returncode}: {tail[0]} (log: {log_file})")
+
+
+def _in_root(root: Path, script: str, log_file: Path, env: Mapping[str, str] | None = None) -> str:
+    """Run a shell script in the root (network shared), appending output to log_file; return stdout."""
+    base_env = {
+        "HOME": "/root",
+        "LC_ALL": "C",
+        "DEBIAN_FRONTEND": "noninteractive",
+        "MAKEFLAGS": f"-j{MAKE_JOBS}",
+    }
+    proc = _chroot_run(root, ["/bin/sh", "-ec", script], {}, {**base_env, **(env or {})})
+    with log_file.open("a") as out:
+        out.write(f"$ {script}\n{proc.stdout}{proc.stderr}\n")
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["(no output)"]
+        raise BuildRootError(f"exit status {proc.returncode}: {tail[0]} (log: {log_file})")
+    return proc.stdout
+
+
+def _debootstrap(target: Path, log_file: Path) -> None:
+    if shutil.which("debootstrap") is None:
+        _host_run(["apt-get", "install", "-y", "--no-install-recommends", "debootstrap"], log_file=log_file)
+    # debootstrap mounts /proc and /sys in the target: keep those mounts in a private namespace.
+    _host_run(
+        ["debootstrap", f"--variant={VARIANT}", SUITE, str(target), MIRROR], log_file=log_file, namespace=True
+    )
+    (target / "etc" / "hosts").write_text(HOSTS)
+
+
+# ---------------------------------------------------------------- public
+
+
+def ensure_pristine(cache_dir: Path) -> BuildRoot:
+    """A bullseye minbase root exactly as debootstrap made it (plus /etc/hosts); made once, cached."""
+    cache_dir = Path(cache_dir).resolve()
+    key = _sha(_base_inputs())
+    path = cache_dir / f"pristine-{key[:16]}"
+    with _locked(cache_dir, "pristine"):
+        if (path / ".complete").is_file():
+            return BuildRoot(key=key, path=path, python="")
+        work = cache_dir / f"pristine-{key[:16]}.work"
+        _safe_rmtree(work)
+        _safe_rmtree(path)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        _step(f"debootstrap {SUITE} ({VARIANT})", _debootstrap, work, cache_dir / "pristine.log")
+        (work / ".complete").write_text(json.dumps(_base_inputs(), indent=1) + "\n")
+        work.rename(path)
+        return BuildRoot(key=key, path=path, python="")
+
+
+def ensure(cache_dir: Path) -> BuildRoot:
+    """The build root for the current inputs: reused when cached, else made (several minutes)."""
+    cache_dir = Path(cache_dir).resolve()
+    t0 = time.monotonic()
+    plan_inputs = _plan_inputs()
+    plan = _sha(plan_inputs)[:16]
+    plan_file = cache_dir / f"plan-{plan}.json"
+    with _locked(cache_dir, f"plan-{plan}"):
+        if plan_file.is_file():
+            key = json.loads(plan_file.read_text())["key"]
+            root = cache_dir / key / "root"
+            if (cache_dir / key / "manifest.json").is_file() and root.is_dir():
+                br = BuildRoot(key=key, path=root, python=f"{PREFIX}/venv/bin/python")
+                log(f"cached root {key[:16]} ({time.monotonic() - t0:.2f} s)")
+                return br
+        return _build(cache_dir, plan, plan_inputs, t0)
+
+
+def _build(cache_dir: Path, plan: str, plan_inputs: dict[str, object], t0: float) -> BuildRoot:
+    pristine = ensure_pristine(cache_dir)
+    work = cache_dir / f"work-{plan}"
+    _safe_rmtree(work)
+    work.mkdir(parents=True)
+    root = work / "root"
+    log_file = work / "build.log"
+    log(f"building root in {work} (log: {log_file})")
+    _step("copy pristine bullseye", _copy_tree, pristine.path, root)
+    shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")
+    (root / "etc" / "apt" / "sources.list").write_text(
+        f"deb {MIRROR} {SUITE} main\ndeb-src {MIRROR} {SOURCE_SUITE} main\n"
+    )
+    (root / "etc" / "apt" / "apt.conf.d" / "90openwatch").write_text(
+        'APT::Install-Recommends "false";\nAcquire::Retries "3";\n'
+    )
+    opt = root / PREFIX.lstrip("/")
+    (opt / "src").mkdir(parents=True)
+    shutil.copy(HERE / "glibc228.h", opt / "glibc228.h")
+    shutil.copy(HERE / "pyinstaller-noexec-tmpdir.patch", opt / "pyinstaller-noexec-tmpdir.patch")
+    reqs, _origin = _requirements()
+    (opt / "requirements.txt").write_text(reqs)
+
+    _step("apt-get update + install build tools", _in_root, root,
+          f"apt-get update -q && apt-get install -y -q {' '.join(PACKAGES)}", log_file)  # fmt: skip
+    versions_out = _step("resolve source versions", _in_root, root,
+        f"cd {PREFIX}/src && apt-get source --download-only -q {' '.join(SOURCE_PACKAGES)} >/dev/null "
+        "&& ls", log_file)  # fmt: skip
+    files = sorted(versions_out.split())
+    orig = {
+        p: next((f for f in files if f.startswith(f"{p}_") and ".orig.tar." in f), "")
+        for p in SOURCE_PACKAGES
+    }
+    dscs = {
+        p: next((f for f in files if f.startswith(f"{p}_") and f.endswith(".dsc")), "")
+        for p in SOURCE_PACKAGES
+    }
+    if not all(orig.values()) or not all(dscs.values()):
+        raise BuildRootError(f"step 'resolve source versions' failed: orig tarballs not found among {files}")
+    sources = {p: dscs[p].removeprefix(f"{p}_").removesuffix(".dsc") for p in SOURCE_PACKAGES}
+    orig_sha = {f: hashlib.sha256((opt / "src" / f).read_bytes()).hexdigest() for f in orig.values()}
+    key = _sha({**plan_inputs, "sources": sources, "orig_sha256": orig_sha})
+    log(f"sources: {sources}; key {key[:16]}")
+
+    _step("build OpenSSL", _in_root, root,
+          f"cd {PREFIX}/src && mkdir openssl && tar -xf {orig['openssl']} -C openssl --strip-components=1 "
+          f"&& cd openssl && ./Configure {' '.join(shlex.quote(a) for a in OPENSSL_CONFIGURE)} "
+          f"&& make -j{MAKE_JOBS} >/dev/null && make install_sw >/dev/null", log_file)  # fmt: skip
+    _step("build CPython", _in_root, root,
+          f"cd {PREFIX}/src && mkdir python && tar -xf {orig['python3.11']} -C python --strip-components=1 "
+          f"&& cd python && ./configure {' '.join(shlex.quote(a) for a in PYTHON_CONFIGURE)} >/dev/null "
+          f"&& make -j{MAKE_JOBS} >/dev/null && make install >/dev/null "
+          f"&& cd {PREFIX}/python/lib/python3.11 && rm -rf test idlelib tkinter lib2to3/tests",
+          log_file)  # fmt: skip
+    _step("venv + requirements", _in_root, root,
+          f"{PREFIX}/python/bin/python3.11 -c 'import ssl, zlib, bz2, lzma, ctypes, uuid' "
+          f"&& {PREFIX}/python/bin/python3.11 -m venv {PREFIX}/venv && {PREFIX}/venv/bin/python -m pip "
+          f"install -q --no-cache-dir -r {PREFIX}/requirements.txt", log_file,
+          {"PIP_DISABLE_PIP_VERSION_CHECK": "1"})  # fmt: skip
+    _step("patched PyInstaller bootloader", _in_root, root, _bootloader_script(), log_file)
+
+    final = cache_dir / key
+    manifest = {
+        "key": key,
+        "inputs": plan_inputs,
+        "sources": sources,
+        "orig_sha256": orig_sha,
+        "python": f"{PREFIX}/venv/bin/python",
+        "seconds": round(time.monotonic() - t0, 1),
+        "pip_freeze": _in_root(root, f"{PREFIX}/venv/bin/python -m pip freeze", log_file).split(),
+    }
+    if mounts := _mounts_under(work):
+        raise BuildRootError(f"step 'finish' failed: mounted beneath {work}: {mounts}")
+    _safe_rmtree(final)
+    final.mkdir(parents=True)
+    for tree in ("openssl", "python"):  # build trees; the downloaded source packages stay
+        shutil.rmtree(opt / "src" / tree, ignore_errors=True)
+    root.rename(final / "root")
+    shutil.move(str(log_file), final / "build.log")
+    (final / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    (cache_dir / f"plan-{plan}.json").write_text(json.dumps({"key": key, "sources": sources}) + "\n")
+    shutil.rmtree(work)
+    log(f"root {key[:16]} ready in {manifest['seconds']} s")
+    return BuildRoot(key=key, path=final / "root", python=f"{PREFIX}/venv/bin/python")
+
+
+def _bootloader_script() -> str:
+    """Fetch the sdist of the installed PyInstaller, verify, patch, build and install its bootloader."""
+    vpy = f"{PREFIX}/venv/bin/python"
+    table = " ".join(f"{v}={h}" for v, h in PYINSTALLER_SDIST_SHA256.items())
+    return (
+        f"cd {PREFIX}/src && ver=$({vpy} -c 'import PyInstaller; print(PyInstaller.__version__)') "
+        f'&& want=\'\'; for e in {table}; do [ "${{e%%=*}}" = "$ver" ] && want=${{e#*=}}; done; '
+        f'[ -n "$want" ] || {{ echo "no pinned sdist sha256 for PyInstaller $ver: add it to '
+        f'PYINSTALLER_SDIST_SHA256" >&2; exit 1; }}; '
+        f"{vpy} -m pip download -q --no-cache-dir --no-deps --no-binary :all: --no-build-isolation "
+        f"-d sdist pyinstaller==$ver "
+        f'&& echo "$want  sdist/pyinstaller-$ver.tar.gz" | sha256sum -c - '
+        f"&& rm -rf pyi && mkdir pyi && tar -xzf sdist/pyinstaller-$ver.tar.gz -C pyi --strip-components=1 "
+        f"&& cd pyi && patch -p1 < {PREFIX}/pyinstaller-noexec-tmpdir.patch "
+        f"&& cd bootloader && {vpy} ./waf all >/dev/null "
+        f"&& dest=$({vpy} -c 'import PyInstaller, os; print(os.path.dirname(PyInstaller.__file__))')"
+        f"/bootloader/Linux-64bit-intel "
+        f"&& cp ../PyInstaller/bootloader/Linux-64bit-intel/run* $dest/ && cd {PREFIX}/src && rm -rf pyi"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="buildroot", description="make or reuse the bullseye build root")
+    ap.add_argument("cache_dir", type=Path, nargs="?", default=ROOT / "build" / "buildroot")
+    ap.add_argument("--pristine", action="store_true", help="only the pristine bullseye root")
+    args = ap.parse_args(argv)
+    try:
+        br = ensure_pristine(args.cache_dir) if args.pristine else ensure(args.cache_dir)
+    except BuildRootError as exc:
+        print(f"buildroot: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"key": br.key, "path": str(br.path), "python": br.python}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
