@@ -102,3 +102,47 @@ def run_openwatch(
     return subprocess.run(
         cmd, env=base, cwd=ROOT, capture_output=True, text=True, timeout=timeout, input=input
     )
+
+
+# --- release toolkit (owrelease): both packages built once per session --------------------------------
+
+
+@dataclass(frozen=True)
+class ReleaseBuild:
+    frozen: object  # owrelease.freeze.FrozenBinary
+    src: Path  # the source snapshot that was frozen
+    dist: Path
+    rpm: Path
+    deb: Path
+    log: tuple[str, ...]
+
+
+@pytest.fixture(scope="session")
+def release_build(tmp_path_factory: pytest.TempPathFactory) -> ReleaseBuild:
+    """Freeze (reusing build/freeze/<key> when nothing changed) and build the .rpm and .deb into a tmp dist.
+
+    The sources are frozen from a snapshot, so edits landing in the tree during the session do not change
+    what the package tests look at.
+    """
+    import shutil
+
+    from owrelease import build, freeze
+
+    snap = tmp_path_factory.mktemp("src")
+    shutil.copytree(
+        ROOT / "openwatch", snap / "openwatch", ignore=shutil.ignore_patterns("__pycache__", "_build.py")
+    )
+    shutil.copytree(ROOT / "migrations", snap / "migrations")
+    messages: list[str] = []
+    cache = ROOT / "build" / "freeze"
+    frozen = freeze.freeze(
+        freeze.HostBuilder(cache=cache),
+        src=snap,
+        cache=cache,
+        stamp=freeze.build_stamp(ROOT),
+        log=messages.append,
+    )
+    dist = tmp_path_factory.mktemp("dist")
+    rpm = build.build_package("rpm", dist, frozen=frozen, log=messages.append)
+    deb = build.build_package("deb", dist, frozen=frozen, log=messages.append)
+    return ReleaseBuild(frozen=frozen, src=snap, dist=dist, rpm=rpm, deb=deb, log=tuple(messages))

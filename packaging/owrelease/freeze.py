@@ -317,10 +317,14 @@ def freeze(
     cache: Path | None = None,
     glibc_max: str | None = None,
     log: object = print,
+    stamp: tuple[str, str, int] | None = None,
 ) -> FrozenBinary:
-    """Freeze (or reuse) the binary. ``glibc_max``: when given, elfgate.check enforces it."""
+    """Freeze (or reuse) the binary. ``glibc_max``: when given, elfgate.check enforces it.
+
+    ``stamp`` (commit, build time, SOURCE_DATE_EPOCH) defaults to :func:`build_stamp` of ``src``.
+    """
     cache = cache or (src / "build" / "freeze")
-    commit, build_time, sde = build_stamp(src)
+    commit, build_time, sde = stamp or build_stamp(src)
     write_build_module(src, commit, build_time)
     migrations = migration_files(src)
 

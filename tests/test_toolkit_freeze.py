@@ -1,0 +1,76 @@
+"""owrelease.freeze: the PyInstaller invocation is pure, the cache key sees every input (no build here)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from owrelease import freeze
+
+SRC, WORK, DIST = Path("/s"), Path("/w"), Path("/d")
+
+
+def test_argv_is_pure_and_complete() -> None:
+    migs = ["0001_a.sql", "0002_b.sql", "migrations.lock"]
+    argv = freeze.pyinstaller_argv(SRC, WORK, DIST, migs)
+    assert argv == freeze.pyinstaller_argv(SRC, WORK, DIST, migs)
+    for flag in ("--onefile", "--strip", "--clean", "--noconfirm"):
+        assert flag in argv
+    assert argv[argv.index("--name") + 1] == "openwatch"
+    assert argv[argv.index("--distpath") + 1] == "/d"
+    assert argv[argv.index("--workpath") + 1] == "/w/build"
+    assert argv[argv.index("--specpath") + 1] == "/w/spec"
+    datas = [argv[i + 1] for i, a in enumerate(argv) if a == "--add-data"]
+    assert datas == [f"/s/migrations/{m}:migrations" for m in migs]
+    excluded = {argv[i + 1] for i, a in enumerate(argv) if a == "--exclude-module"}
+    assert {"tkinter", "unittest", "pydoc", "test"} <= excluded
+    assert argv[-1] == f"/w/{freeze.ENTRY_NAME}"
+    assert "openwatch.cli" in freeze.ENTRY_SOURCE and "main()" in freeze.ENTRY_SOURCE
+
+
+def test_migration_files_takes_sql_and_the_lock(tmp_path: Path) -> None:
+    (tmp_path / "migrations").mkdir()
+    for name in ("0002_b.sql", "0001_a.sql", "README.md"):
+        (tmp_path / "migrations" / name).write_text("x")
+    assert freeze.migration_files(tmp_path) == ["0001_a.sql", "0002_b.sql"]
+    (tmp_path / "migrations" / "migrations.lock").write_text("x")
+    assert freeze.migration_files(tmp_path) == ["0001_a.sql", "0002_b.sql", "migrations.lock"]
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    (src / "openwatch").mkdir(parents=True)
+    (src / "openwatch" / "__init__.py").write_text('__version__ = "1.0"\n')
+    (src / "openwatch" / "cli.py").write_text("def main(): return 0\n")
+    (src / "migrations").mkdir()
+    (src / "migrations" / "0001_a.sql").write_text("-- +goose Up\nSELECT 1;\n")
+    return src
+
+
+def test_cache_key_sees_every_input(tree: Path) -> None:
+    argv = ["--onefile"]
+    base = freeze.cache_key(tree, "host|x", argv)
+    assert freeze.cache_key(tree, "host|x", argv) == base
+    assert freeze.cache_key(tree, "host|y", argv) != base
+    assert freeze.cache_key(tree, "host|x", ["--onedir"]) != base
+    (tree / "openwatch" / "cli.py").write_text("def main(): return 1\n")
+    changed_source = freeze.cache_key(tree, "host|x", argv)
+    assert changed_source != base
+    (tree / "migrations" / "0002_b.sql").write_text("-- +goose Up\nSELECT 2;\n")
+    assert freeze.cache_key(tree, "host|x", argv) != changed_source
+    # bytecode caches are not inputs
+    (tree / "openwatch" / "__pycache__").mkdir()
+    (tree / "openwatch" / "__pycache__" / "cli.cpython-311.pyc").write_bytes(b"junk")
+    assert freeze.cache_key(tree, "host|x", argv) == freeze.cache_key(tree, "host|x", argv)
+    shutil.rmtree(tree / "openwatch" / "__pycache__")
+
+
+def test_build_module_is_written_once(tree: Path) -> None:
+    target = freeze.write_build_module(tree, "abc1234-dirty", "2026-11-26T00:00:00Z")
+    text = target.read_text()
+    assert "COMMIT = 'abc1234-dirty'" in text and "BUILD_TIME = '2026-11-26T00:00:00Z'" in text
+    mtime = target.stat().st_mtime_ns
+    freeze.write_build_module(tree, "abc1234-dirty", "2026-11-26T00:00:00Z")
+    assert target.stat().st_mtime_ns == mtime
