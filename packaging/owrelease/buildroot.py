@@ -339,7 +339,12 @@ def _in_root(root: Path, script: str, log_file: Path, env: Mapping[str, str] | N
 
 def _debootstrap(target: Path, log_file: Path) -> None:
     if shutil.which("debootstrap") is None:
-        _host_run(["apt-get", "install", "-y", "--no-install-recommends", "debootstrap"], log_file=log_file)
+        install = ["apt-get", "install", "-y", "--no-install-recommends", "debootstrap"]
+        try:
+            _host_run(install, log_file=log_file)
+        except BuildRootError:  # a fresh machine may have no package lists yet
+            _host_run(["apt-get", "update"], log_file=log_file)
+            _host_run(install, log_file=log_file)
     # debootstrap mounts /proc and /sys in the target: keep those mounts in a private namespace.
     _host_run(
         ["debootstrap", f"--variant={VARIANT}", SUITE, str(target), MIRROR], log_file=log_file, namespace=True
