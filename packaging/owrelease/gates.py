@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from owrelease.inspect import extract_file
 from owrelease.model import Package
 
 __all__ = [
@@ -65,8 +64,10 @@ class GateResult:
         return f"{self.name}: {state}{' - ' + self.note if self.note else ''}"
 
 
-def _run(argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LC_ALL": "C.UTF-8", "SYSTEMD_COLORS": "0", "NO_COLOR": "1"}
+def _run(
+    argv: Sequence[str], extra_env: dict[str, str] | None = None, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LC_ALL": "C.UTF-8", "SYSTEMD_COLORS": "0", "NO_COLOR": "1", **(extra_env or {})}
     return subprocess.run(list(argv), capture_output=True, text=True, check=False, env=env, **kwargs)  # type: ignore[call-overload, no-any-return]
 
 
@@ -208,21 +209,24 @@ def squawk(project: Path) -> GateResult:
     return result
 
 
-def _unit_root(tmp: Path, unit_name: str, unit: bytes, binary: Path, binary_path: str) -> Path:
+def _unit_root(tmp: Path, deb: Path) -> Path:
+    """A root holding the host's units and the whole payload of the package (unit, binary, man page)."""
     root = tmp / "root"
     units = root / "usr/lib/systemd/system"
     shutil.copytree("/usr/lib/systemd/system", units, symlinks=True)
-    (units / unit_name).write_bytes(unit)
-    exe = root / binary_path.lstrip("/")
-    exe.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(binary, exe)
-    exe.chmod(0o755)
+    proc = _run(["dpkg-deb", "--extract", str(deb), str(root)])
+    if proc.returncode != 0:
+        raise RuntimeError(f"dpkg-deb --extract {deb.name}: {proc.stderr.strip()}")
     return root
 
 
 def systemd_verify(root: Path, unit_name: str) -> GateResult:
     result = GateResult("systemd-analyze verify")
-    proc = _run(["systemd-analyze", "verify", f"--root={root}", unit_name])
+    # Documentation=man:... is checked by running man(1) on the host: point it at the root's pages
+    proc = _run(
+        ["systemd-analyze", "verify", f"--root={root}", unit_name],
+        extra_env={"MANPATH": f"{root}/usr/share/man"},
+    )
     said = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
     result.failures.extend(f"systemd-analyze verify: {unit_name}: {line}" for line in said)
     if proc.returncode != 0 and not said:
@@ -250,7 +254,7 @@ def systemd_security(root: Path, unit_name: str, limit: float = SECURITY_MAX) ->
     return result
 
 
-def run_all(project: Path, rpm: Path, deb: Path, binary: Path, model: Package) -> list[GateResult]:
+def run_all(project: Path, rpm: Path, deb: Path, model: Package) -> list[GateResult]:
     """Every gate, in a fixed order."""
     results = [
         lintian(deb, project / "packaging" / "lintian-overrides"),
@@ -259,9 +263,8 @@ def run_all(project: Path, rpm: Path, deb: Path, binary: Path, model: Package) -
     ]
     unit_entry = model.by_id["unit"]
     unit_name = Path(unit_entry.path).name
-    unit = extract_file(deb, unit_entry.path)
     with tempfile.TemporaryDirectory(prefix="ow-gates-") as tmp:
-        root = _unit_root(Path(tmp), unit_name, unit, binary, model.by_id["binary"].path)
+        root = _unit_root(Path(tmp), deb)
         results.append(systemd_verify(root, unit_name))
         results.append(systemd_security(root, unit_name))
     return results

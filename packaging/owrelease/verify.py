@@ -274,7 +274,8 @@ def compare_migrations(
             elif want is not None and got is not None and got.sha256 != want.sha256:
                 notes.append(f"changed in {label}")
                 failures.append(
-                    f"{label}: migrations/{name}: sha256 {got.sha256[:12]}, migrations/ has {want.sha256[:12]}"
+                    f"{label}: migrations/{name}: sha256 {got.sha256[:12]}, "
+                    f"migrations/ has {want.sha256[:12]}"
                 )
         if want is None:
             notes.insert(0, "not in migrations/")
@@ -355,7 +356,9 @@ def main(project: Path, dist: Path, argv: list[str] | None = None) -> int:
 
     _section("embedded migrations")
     binary_path = model.by_id["binary"].path
-    sources: dict[str, list[Migration]] = {"migrations.lock": _locked(project)}
+    sources: dict[str, list[Migration]] = {}
+    if (project / "migrations" / lock.LOCK_NAME).is_file():
+        sources["migrations.lock"] = _locked(project)
     failures.extend(_report(lock.problems(project)))
     binaries: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix="ow-verify-bin-") as tmp:
@@ -377,7 +380,7 @@ def main(project: Path, dist: Path, argv: list[str] | None = None) -> int:
             from owrelease import gates
 
             _section("quality gates")
-            for result in gates.run_all(project, rpm_path, deb_path, binaries["deb"], model):
+            for result in gates.run_all(project, rpm_path, deb_path, model):
                 print(result.summary())
                 for line in result.details:
                     print(f"    {line}")
@@ -394,7 +397,8 @@ def main(project: Path, dist: Path, argv: list[str] | None = None) -> int:
         print(f"FAIL: {len(failures)} problem(s)")
         return 1
     print(
-        "OK: packages match the declaration and each other; embedded migrations match migrations/ and the lock"
+        "OK: packages match the declaration and each other; "
+        "embedded migrations match migrations/ and the lock"
     )
     return 0
 
