@@ -7,6 +7,10 @@
 -- +goose Up
 ALTER TABLE job_queue ADD COLUMN IF NOT EXISTS available_at TIMESTAMPTZ NOT NULL DEFAULT now();
 
+-- An interrupted CREATE INDEX CONCURRENTLY leaves an INVALID index behind that IF NOT EXISTS would
+-- keep; dropping it first makes a re-run after a partial failure rebuild it.
+DROP INDEX CONCURRENTLY IF EXISTS idx_job_queue_available;
+
 CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_job_queue_available ON job_queue (available_at, priority DESC)
     WHERE status = 'queued';
 
