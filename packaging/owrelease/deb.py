@@ -1,4 +1,8 @@
-"""Build the .deb: stage the payload and DEBIAN/, run dpkg-deb reproducibly (root-owned entries, xz)."""
+"""Build the .deb: stage the payload and DEBIAN/, run dpkg-deb reproducibly.
+
+Entries are root-owned (postinst sets the declared owners); gzip -9, not xz: the payload is one
+already-compressed executable, xz saves 1% and costs ~15 s here.
+"""
 
 from __future__ import annotations
 
@@ -52,7 +56,7 @@ def build(pkg: Package, facts: BuildFacts, binary: Path, dist: Path, work: Path,
     dist.mkdir(parents=True, exist_ok=True)
     target = dist / version.deb_filename(pkg.name, facts.arch_deb)
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "LC_ALL": "C", "TZ": "UTC"}
-    argv = ["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root), str(target)]
+    argv = ["dpkg-deb", "--root-owner-group", "-Zgzip", "-z9", "--build", str(root), str(target)]
     res = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise RuntimeError(f"dpkg-deb failed (exit {res.returncode}):\n{res.stdout}{res.stderr}")
