@@ -601,6 +601,6 @@ def test_other_commands_do_not_import_the_web_stack(fresh_db: Database, iso: lis
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         modules = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
-        assert "openwatch.config" in modules or args == ["migrate", "list"] or "openwatch.cli" in modules
+        assert "openwatch.cli" in modules  # the import log was read
         for web in ("http.server", "socketserver", "openwatch.server", "openwatch.server.handler"):
             assert web not in modules, (args, web)
