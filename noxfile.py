@@ -47,8 +47,11 @@ def _toolkit(session: nox.Session, *args: str) -> None:
 
 @nox.session
 def freeze(session: nox.Session) -> None:
-    """The frozen binary alone, into build/openwatch (+ openwatch.json)."""
-    _install(session, "freeze")
+    """The frozen binary alone, into build/openwatch (+ openwatch.json).
+
+    PyInstaller runs from owrelease's private venv holding exactly freeze.txt (build/freeze/venv-*),
+    shared by every session and rebuilt only when the pins change.
+    """
     _toolkit(session, "freeze", *session.posargs)
 
 
@@ -63,7 +66,7 @@ def render(session: nox.Session) -> None:
 def build_rpm(session: nox.Session) -> None:
     """dist/openwatch-<version>-<release>.<arch>.rpm and dist/SHA256SUMS."""
     _require(session, "rpmbuild")
-    _install(session, "freeze", "release")
+    _install(session, "release")
     _toolkit(session, "build-rpm", *session.posargs)
 
 
@@ -71,7 +74,7 @@ def build_rpm(session: nox.Session) -> None:
 def build_deb(session: nox.Session) -> None:
     """dist/openwatch_<version>-<release>_<arch>.deb and dist/SHA256SUMS."""
     _require(session, "dpkg-deb")
-    _install(session, "freeze", "release")
+    _install(session, "release")
     _toolkit(session, "build-deb", *session.posargs)
 
 
