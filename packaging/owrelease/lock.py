@@ -193,7 +193,12 @@ def main(project: Path, argv: list[str] | None = None) -> int:
     """``nox -s lock`` (write) and ``nox -s lock -- --check``."""
     parser = argparse.ArgumentParser(prog="owrelease.lock")
     parser.add_argument("--check", action="store_true", help="only check the tree against the lock")
+    parser.add_argument(
+        "--reset", action="store_true", help="rewrite from scratch: only before the first release ships"
+    )
     args = parser.parse_args(argv)
+    if args.reset:
+        (project / "migrations" / LOCK_NAME).unlink(missing_ok=True)
     try:
         if args.check:
             check(project)
