@@ -50,15 +50,17 @@ def freeze(session: nox.Session) -> None:
     """The frozen binary alone, into build/openwatch (+ openwatch.json).
 
     PyInstaller runs from owrelease's private venv holding exactly freeze.txt (build/freeze/venv-*),
-    shared by every session and rebuilt only when the pins change.
+    shared by every session and rebuilt only when the pins change; the session itself needs the same
+    pins to read the bundle back (elfgate's glibc floor uses PyInstaller's archive reader).
     """
+    _install(session, "freeze")
     _toolkit(session, "freeze", *session.posargs)
 
 
 @nox.session
 def render(session: nox.Session) -> None:
     """Every rendered file alone, into build/render/."""
-    _install(session, "release")
+    _install(session, "freeze", "release")
     _toolkit(session, "render", *session.posargs)
 
 
@@ -66,7 +68,7 @@ def render(session: nox.Session) -> None:
 def build_rpm(session: nox.Session) -> None:
     """dist/openwatch-<version>-<release>.<arch>.rpm and dist/SHA256SUMS."""
     _require(session, "rpmbuild")
-    _install(session, "release")
+    _install(session, "freeze", "release")
     _toolkit(session, "build-rpm", *session.posargs)
 
 
@@ -74,7 +76,7 @@ def build_rpm(session: nox.Session) -> None:
 def build_deb(session: nox.Session) -> None:
     """dist/openwatch_<version>-<release>_<arch>.deb and dist/SHA256SUMS."""
     _require(session, "dpkg-deb")
-    _install(session, "release")
+    _install(session, "freeze", "release")
     _toolkit(session, "build-deb", *session.posargs)
 
 
