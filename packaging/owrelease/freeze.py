@@ -20,10 +20,13 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from owrelease import buildenv
 from owrelease.model import ROOT
+
+if TYPE_CHECKING:
+    from owrelease.buildroot import BuildRoot
 
 # bump when the way inputs become a binary changes in a way the key would not see
 FREEZE_SCHEMA = "1"
@@ -198,28 +201,35 @@ class HostBuilder:
 
 @dataclass
 class RootBuilder:
-    """PyInstaller inside the build root (owrelease.buildroot); the tree and scratch dir are bind-mounted."""
+    """PyInstaller inside the build root (owrelease.buildroot): the tree is bind-mounted read-only, the
+    scratch dir read-write; the root's venv already holds freeze.txt."""
 
-    root: object  # owrelease.buildroot.BuildRoot: .key, .python, .run(argv, binds=, env=)
+    root: BuildRoot
     name: str = "buildroot"
 
+    @classmethod
+    def ensure(cls, cache_dir: Path) -> RootBuilder:
+        from owrelease import buildroot
+
+        return cls(buildroot.ensure(cache_dir))
+
     def identity(self) -> str:
-        return f"buildroot|{self.root.key}"  # type: ignore[attr-defined]
+        return f"buildroot|{self.root.key}"
 
     def run(self, src: Path, scratch: Path, argv_for: ArgvFactory, env: dict[str, str]) -> None:
         in_src, in_scratch = Path("/ow/src"), Path("/ow/scratch")
-        argv = [self.root.python, "-m", "PyInstaller"]  # type: ignore[attr-defined]
-        argv += argv_for(in_src, in_scratch / "work", in_scratch / "dist")
+        argv = [
+            self.root.python,
+            "-m",
+            "PyInstaller",
+            *argv_for(in_src, in_scratch / "work", in_scratch / "dist"),
+        ]
         env = {**env, "PYINSTALLER_CONFIG_DIR": str(in_scratch / "pyi-config")}
-        res = self.root.run(argv, binds={src: str(in_src), scratch: str(in_scratch)}, env=env)  # type: ignore[attr-defined]
+        res = self.root.run(argv, binds={src: f"{in_src}:ro", scratch: str(in_scratch)}, env=env)
         log = scratch / "pyinstaller.log"
-        log.write_text(
-            f"{getattr(res, 'stdout', '') or ''}{getattr(res, 'stderr', '') or ''}", encoding="utf-8"
-        )
+        log.write_text(f"{res.stdout or ''}{res.stderr or ''}", encoding="utf-8")
         if res.returncode != 0:
-            raise FreezeError(
-                f"freeze: PyInstaller failed in the build root (exit {res.returncode}); see {log}"
-            )
+            raise FreezeError(f"freeze: PyInstaller failed in the build root (exit {res.returncode}): {log}")
 
 
 def _run(argv: list[str], *, env: dict[str, str], log: Path) -> None:
