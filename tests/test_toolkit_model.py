@@ -104,3 +104,9 @@ def test_inconsistent_declaration_is_named(raw: dict[str, Any], pid: str, change
 def test_changelog_must_cover_the_current_version(pkg: model.Package) -> None:
     with pytest.raises(model.ModelError, match="add an entry"):
         model.check_changelog(pkg, "9.9.9")
+
+
+def test_changelog_lines_fit_debian_policy(pkg: model.Package) -> None:
+    for entry in pkg.changelog:
+        for change in entry.changes:
+            assert len("  * " + change) <= 80, change
