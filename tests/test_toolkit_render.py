@@ -134,3 +134,10 @@ def test_render_tree_is_readable(tmp_path: Path, pkg: model.Package) -> None:
     assert "payload/usr/lib/systemd/system/openwatch.service" in names
     assert "payload/usr/share/man/man1/openwatch.1" in names  # uncompressed for reading
     assert "rpm/openwatch.spec" in names and "deb/DEBIAN/postinst" in names
+
+
+def test_descriptions_fit_the_linters(ctx: dict) -> None:
+    spec = render.rpm_spec(ctx)
+    description = spec.split("\n%description\n", 1)[1].split("\n%prep", 1)[0]
+    assert description.strip() and all(len(ln) <= 79 for ln in description.splitlines())
+    assert all(len(ln) <= 80 for ln in ctx["deb"]["description"])

@@ -83,6 +83,11 @@ def _deb_description(pkg: Package) -> list[str]:
     return lines
 
 
+def _wrapped(text: str, width: int = 79) -> str:
+    """Paragraphs re-wrapped to ``width`` (rpmlint's description-line-too-long)."""
+    return "\n\n".join(textwrap.fill(" ".join(p.split()), width) for p in text.split("\n\n"))
+
+
 def _dir_name(path: str, base: str) -> str:
     """``/var/lib/openwatch`` under ``/var/lib`` -> ``openwatch`` (the systemd *Directory= form)."""
     rel = PurePosixPath(path).relative_to(base)
@@ -148,7 +153,7 @@ def context(pkg: Package, facts: BuildFacts) -> dict[str, Any]:
             "requires_pre": rpm_req["requires_pre"],
             "requires_post": rpm_req["requires_post"],
             "files": pkg.rpm_files(),
-            "description": pkg.description,
+            "description": _wrapped(pkg.description),
         },
         "deb": {
             "depends": ", ".join(pkg.deb_depends(facts.glibc_floor)),
