@@ -19,7 +19,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-ADMIN_DSN = os.environ.get("OPENWATCH_TEST_PG_ADMIN", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
+ADMIN_DSN = os.environ.get(
+    "OPENWATCH_TEST_PG_ADMIN", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
+)
 # A password with everything a shell or a URL would mangle: the tests prove it survives.
 TEST_ROLE = "ow_test"
 TEST_PASSWORD = "p&ss w0rd#'\"$x"
@@ -51,7 +53,7 @@ def pg_server() -> str:
                 conn.execute(f"ALTER ROLE {TEST_ROLE} LOGIN PASSWORD {_lit(TEST_PASSWORD)}")
             else:
                 conn.execute(f"CREATE ROLE {TEST_ROLE} LOGIN PASSWORD {_lit(TEST_PASSWORD)}")
-    except Exception as exc:  # noqa: BLE001 - any failure means "server not usable"
+    except Exception as exc:  # any failure means "server not usable"
         pytest.fail(f"PostgreSQL not reachable at {ADMIN_DSN.split('@')[-1]}: {exc}; run 'bash .ci/pg-start'")
     return ADMIN_DSN
 
