@@ -36,7 +36,8 @@ def biggest_members(binary: Path, n: int = 12) -> list[tuple[int, str]]:
     except ImportError:
         return []
     reader = CArchiveReader(str(binary))
-    return sorted(((entry[2], name) for name, entry in reader.toc.items()), reverse=True)[:n]
+    files = ((entry[2], name) for name, entry in reader.toc.items() if entry[4] != "n")  # n: symlink
+    return sorted(files, reverse=True)[:n]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +82,16 @@ def main(argv: list[str] | None = None) -> int:
         print("biggest bundle members (uncompressed bytes):")
         for size, name in members:
             print(f"  {size:>11,}  {name}")
+        ssl_libs = [name for _size, name in biggest_members(args.binary, 10_000) if _is_openssl(name)]
+        print(
+            f"OpenSSL libraries in the bundle ({len(ssl_libs)}; 2 = one copy): {', '.join(sorted(ssl_libs))}"
+        )
     return 0 if ratio <= args.goal else 1
+
+
+def _is_openssl(member: str) -> bool:
+    base = member.rsplit("/", 1)[-1]
+    return base.startswith(("libssl", "libcrypto")) and ".so" in base
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -52,7 +53,7 @@ def pyinstaller_in_root(br: buildroot.BuildRoot, out: Path) -> Path:
     argv = [br.python, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level=WARN", "--onefile",
             "--strip", "--name", "openwatch", "--distpath", "/ow/out/dist", "--workpath", "/ow/out/work",
             "--specpath", "/ow/out", "--paths", "/ow/src", "--collect-submodules", "openwatch",
-            "--hidden-import", "psycopg_binary"]  # fmt: skip
+            "--collect-data", "openwatch", "--hidden-import", "psycopg_binary"]  # fmt: skip
     for name in migrations:
         argv += ["--add-data", f"/ow/src/migrations/{name}:migrations"]
     argv.append("/ow/out/entry.py")
@@ -63,7 +64,7 @@ def pyinstaller_in_root(br: buildroot.BuildRoot, out: Path) -> Path:
             ROOT / "migrations": "/ow/src/migrations:ro",
             out: "/ow/out",
         },
-        env={"HOME": "/root", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"},
+        env={"HOME": "/root", "PYTHONPATH": "/ow/src", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"},
     )
     assert res.returncode == 0, res.stderr[-3000:]
     return out / "dist" / "openwatch"
@@ -71,7 +72,13 @@ def pyinstaller_in_root(br: buildroot.BuildRoot, out: Path) -> Path:
 
 @functools.cache
 def frozen_openwatch_path() -> Path:
-    """The binary under test: owrelease.freeze in the build root if available, else our own call."""
+    """The binary under test: owrelease.freeze in the build root if available, else our own call.
+
+    OPENWATCH_PORTABILITY_BINARY names an existing binary instead (e.g. the release's build/openwatch).
+    """
+    given = os.environ.get("OPENWATCH_PORTABILITY_BINARY")
+    if given:
+        return Path(given).resolve()
     br = build_root()
     try:
         from owrelease import freeze
@@ -231,7 +238,7 @@ def bundle_contents(binary: Path) -> tuple[dict[str, int], list[str]]:
 
 
 UNUSED = ("test", "unittest", "tkinter", "idlelib", "lib2to3", "pydoc_data", "sqlite3", "distutils", "pip",
-          "setuptools", "PyInstaller", "ensurepip", "turtledemo", "xmlrpc", "curses", "dbm")  # fmt: skip
+          "setuptools", "PyInstaller", "ensurepip", "turtledemo", "curses", "dbm")  # fmt: skip
 
 
 def test_bundle_is_lean(frozen_openwatch: Path) -> None:

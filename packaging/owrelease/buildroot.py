@@ -294,7 +294,12 @@ def _copy_tree(src: Path, dst: Path) -> None:
     subprocess.run(["cp", "-a", "--", str(src), str(dst)], check=True)
 
 
-def _step(name: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+def _step(name: str, fn, *args, stamps: Path | None = None, **kwargs):  # type: ignore[no-untyped-def]
+    """Run one named step; with ``stamps``, a step that finished before is not run again (resume)."""
+    stamp = stamps / (".done-" + "".join(c if c.isalnum() else "-" for c in name)) if stamps else None
+    if stamp is not None and stamp.is_file():
+        log(f"{name}: done before (resumed)")
+        return json.loads(stamp.read_text())
     log(f"{name} ...")
     t0 = time.monotonic()
     try:
@@ -304,6 +309,8 @@ def _step(name: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
     except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         raise BuildRootError(f"step '{name}' failed: {exc}") from None
     log(f"{name}: done in {time.monotonic() - t0:.1f} s")
+    if stamp is not None:
+        stamp.write_text(json.dumps(result))
     return result
 
 
@@ -391,16 +398,9 @@ def ensure(cache_dir: Path) -> BuildRoot:
         return _build(cache_dir, plan, plan_inputs, t0)
 
 
-def _build(cache_dir: Path, plan: str, plan_inputs: dict[str, object], t0: float) -> BuildRoot:
-    pristine = ensure_pristine(cache_dir)
-    work = cache_dir / f"work-{plan}"
-    _safe_rmtree(work)
-    work.mkdir(parents=True)
-    root = work / "root"
-    log_file = work / "build.log"
-    log(f"building root in {work} (log: {log_file})")
-    _step("copy pristine bullseye", _copy_tree, pristine.path, root)
-    shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")
+def _prepare(pristine: Path, root: Path) -> None:
+    _safe_rmtree(root)
+    _copy_tree(pristine, root)
     (root / "etc" / "apt" / "sources.list").write_text(
         f"deb {MIRROR} {SUITE} main\ndeb-src {MIRROR} {SOURCE_SUITE} main\n"
     )
@@ -411,14 +411,35 @@ def _build(cache_dir: Path, plan: str, plan_inputs: dict[str, object], t0: float
     (opt / "src").mkdir(parents=True)
     shutil.copy(HERE / "glibc228.h", opt / "glibc228.h")
     shutil.copy(HERE / "pyinstaller-noexec-tmpdir.patch", opt / "pyinstaller-noexec-tmpdir.patch")
-    reqs, _origin = _requirements()
-    (opt / "requirements.txt").write_text(reqs)
+    (opt / "requirements.txt").write_text(_requirements()[0])
+
+
+def _build(cache_dir: Path, plan: str, plan_inputs: dict[str, object], t0: float) -> BuildRoot:
+    pristine = ensure_pristine(cache_dir)
+    work = cache_dir / f"work-{plan}"
+    if work.exists() and not (work / ".done-copy-pristine-bullseye").is_file():
+        _safe_rmtree(work)  # an attempt that failed before its root existed: start over
+    work.mkdir(parents=True, exist_ok=True)
+    root = work / "root"
+    log_file = work / "build.log"
+    log(f"building root in {work} (log: {log_file})")
+    _step("copy pristine bullseye", _prepare, pristine.path, root, stamps=work)
+    opt = root / PREFIX.lstrip("/")
+    shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")
+    # pip in the root trusts what pip on this host trusts (a site may intercept TLS with its own CA)
+    host_ca = Path("/etc/ssl/certs/ca-certificates.crt")
+    pip_env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    if host_ca.is_file():
+        shutil.copy(host_ca, opt / "host-ca.pem")
+        pip_env["PIP_CERT"] = f"{PREFIX}/host-ca.pem"
+    st = {"stamps": work}
 
     _step("apt-get update + install build tools", _in_root, root,
-          f"apt-get update -q && apt-get install -y -q {' '.join(PACKAGES)}", log_file)  # fmt: skip
+          f"apt-get update -q && apt-get install -y -q {' '.join(PACKAGES)} && apt-get clean",
+          log_file, **st)  # fmt: skip
     versions_out = _step("resolve source versions", _in_root, root,
         f"cd {PREFIX}/src && apt-get source --download-only -q {' '.join(SOURCE_PACKAGES)} >/dev/null "
-        "&& ls", log_file)  # fmt: skip
+        "&& ls", log_file, **st)  # fmt: skip
     files = sorted(versions_out.split())
     orig = {
         p: next((f for f in files if f.startswith(f"{p}_") and ".orig.tar." in f), "")
@@ -435,22 +456,24 @@ def _build(cache_dir: Path, plan: str, plan_inputs: dict[str, object], t0: float
     key = _sha({**plan_inputs, "sources": sources, "orig_sha256": orig_sha})
     log(f"sources: {sources}; key {key[:16]}")
 
+    src = f"cd {PREFIX}/src && rm -rf {{0}} && mkdir {{0}} && tar -xf {{1}} -C {{0}} --strip-components=1"
+    src += " && cd {0}"
     _step("build OpenSSL", _in_root, root,
-          f"cd {PREFIX}/src && mkdir openssl && tar -xf {orig['openssl']} -C openssl --strip-components=1 "
-          f"&& cd openssl && ./Configure {' '.join(shlex.quote(a) for a in OPENSSL_CONFIGURE)} "
-          f"&& make -j{MAKE_JOBS} >/dev/null && make install_sw >/dev/null", log_file)  # fmt: skip
+          src.format("openssl", orig["openssl"])
+          + f" && ./Configure {' '.join(shlex.quote(a) for a in OPENSSL_CONFIGURE)} "
+          f"&& make -j{MAKE_JOBS} >/dev/null && make install_sw >/dev/null", log_file, **st)  # fmt: skip
     _step("build CPython", _in_root, root,
-          f"cd {PREFIX}/src && mkdir python && tar -xf {orig['python3.11']} -C python --strip-components=1 "
-          f"&& cd python && ./configure {' '.join(shlex.quote(a) for a in PYTHON_CONFIGURE)} >/dev/null "
+          src.format("python", orig["python3.11"])
+          + f" && ./configure {' '.join(shlex.quote(a) for a in PYTHON_CONFIGURE)} >/dev/null "
           f"&& make -j{MAKE_JOBS} >/dev/null && make install >/dev/null "
           f"&& cd {PREFIX}/python/lib/python3.11 && rm -rf test idlelib tkinter lib2to3/tests",
-          log_file)  # fmt: skip
+          log_file, **st)  # fmt: skip
     _step("venv + requirements", _in_root, root,
           f"{PREFIX}/python/bin/python3.11 -c 'import ssl, zlib, bz2, lzma, ctypes, uuid' "
-          f"&& {PREFIX}/python/bin/python3.11 -m venv {PREFIX}/venv && {PREFIX}/venv/bin/python -m pip "
-          f"install -q --no-cache-dir -r {PREFIX}/requirements.txt", log_file,
-          {"PIP_DISABLE_PIP_VERSION_CHECK": "1"})  # fmt: skip
-    _step("patched PyInstaller bootloader", _in_root, root, _bootloader_script(), log_file)
+          f"&& rm -rf {PREFIX}/venv && {PREFIX}/python/bin/python3.11 -m venv {PREFIX}/venv "
+          f"&& {PREFIX}/venv/bin/python -m pip install -q --no-cache-dir -r {PREFIX}/requirements.txt",
+          log_file, pip_env, **st)  # fmt: skip
+    _step("patched PyInstaller bootloader", _in_root, root, _bootloader_script(), log_file, pip_env, **st)
 
     final = cache_dir / key
     manifest = {
@@ -486,7 +509,7 @@ def _bootloader_script() -> str:
         f'&& want=\'\'; for e in {table}; do [ "${{e%%=*}}" = "$ver" ] && want=${{e#*=}}; done; '
         f'[ -n "$want" ] || {{ echo "no pinned sdist sha256 for PyInstaller $ver: add it to '
         f'PYINSTALLER_SDIST_SHA256" >&2; exit 1; }}; '
-        f"{vpy} -m pip download -q --no-cache-dir --no-deps --no-binary :all: --no-build-isolation "
+        f"{vpy} -m pip download -q --no-cache-dir --no-deps --no-binary :all: "
         f"-d sdist pyinstaller==$ver "
         f'&& echo "$want  sdist/pyinstaller-$ver.tar.gz" | sha256sum -c - '
         f"&& rm -rf pyi && mkdir pyi && tar -xzf sdist/pyinstaller-$ver.tar.gz -C pyi --strip-components=1 "
