@@ -57,7 +57,7 @@ __all__ = ["BuildRoot", "BuildRootError", "ensure", "ensure_pristine", "usable"]
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "packaging" / "buildroot"
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "1"  # bump when a step's shell script below changes: the key does not read this file
 
 SUITE = "bullseye"
 SOURCE_SUITE = "bookworm"  # deb-src for python3.11 and openssl (orig tarballs only)
