@@ -14,8 +14,28 @@ Log = Callable[[str], None]
 FORMATS: dict[str, Callable[..., Path]] = {"rpm": rpm.build, "deb": deb.build}
 
 
-def default_builder() -> freeze.Builder:
-    """The host interpreter; the build-root wiring (buildroot.usable()) is the lead's call."""
+BUILDERS = ("auto", "buildroot", "host")
+
+
+def default_builder(log: Log = print) -> freeze.Builder:
+    """Where release binaries are frozen: the Debian bullseye build root when this host can make one.
+
+    A binary frozen on bookworm needs glibc 2.35 and fails on RHEL 8/9; the build root's CPython needs
+    at most 2.28. ``OWRELEASE_BUILDER`` (auto | buildroot | host) overrides the choice; without a build
+    root the host builds and the freeze says in one line which glibc the result needs.
+    """
+    from owrelease import buildroot
+
+    choice = os.environ.get("OWRELEASE_BUILDER", "auto")
+    if choice not in BUILDERS:
+        raise ValueError(f"OWRELEASE_BUILDER={choice!r}: use one of {', '.join(BUILDERS)}")
+    if choice == "buildroot" or (choice == "auto" and buildroot.usable()):
+        return freeze.RootBuilder.ensure(ROOT / "build" / "buildroot")
+    if choice == "auto":
+        log(
+            "freeze: no bullseye build root here (it needs root, chroot, unshare and debootstrap): "
+            "freezing on the host"
+        )
     return freeze.HostBuilder()
 
 
@@ -32,11 +52,15 @@ def facts_for(pep440: str, glibc_floor: str) -> render.BuildFacts:
 
 
 def do_freeze(
-    *, root: Path = ROOT, builder: freeze.Builder | None = None, log: Log = print, gate: bool = False
+    *, root: Path = ROOT, builder: freeze.Builder | None = None, log: Log = print, gate: bool | None = None
 ) -> freeze.FrozenBinary:
+    """``gate``: enforce package.toml's glibc_max; by default whenever the build root froze the binary."""
     pkg, _ = load_checked(root)
+    builder = builder or default_builder(log)
+    if gate is None:
+        gate = isinstance(builder, freeze.RootBuilder)
     return freeze.freeze(
-        builder or default_builder(),
+        builder,
         src=root,
         cache=root / "build" / "freeze",
         glibc_max=pkg.glibc_max if gate else None,

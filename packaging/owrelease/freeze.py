@@ -224,7 +224,8 @@ class RootBuilder:
             "PyInstaller",
             *argv_for(in_src, in_scratch / "work", in_scratch / "dist"),
         ]
-        env = {**env, "PYINSTALLER_CONFIG_DIR": str(in_scratch / "pyi-config")}
+        # PYTHONPATH: --collect-submodules/--collect-data openwatch must see the bind-mounted tree
+        env = {**env, "PYINSTALLER_CONFIG_DIR": str(in_scratch / "pyi-config"), "PYTHONPATH": str(in_src)}
         res = self.root.run(argv, binds={src: f"{in_src}:ro", scratch: str(in_scratch)}, env=env)
         log = scratch / "pyinstaller.log"
         log.write_text(f"{res.stdout or ''}{res.stderr or ''}", encoding="utf-8")
