@@ -137,12 +137,16 @@ def release_build(tmp_path_factory: pytest.TempPathFactory) -> ReleaseBuild:
     shutil.copytree(ROOT / "migrations", snap / "migrations")
     messages: list[str] = []
     cache = ROOT / "build" / "freeze"
+    # The same builder as `nox -s build_rpm build_deb` (the bullseye build root where it can be made), so
+    # the tests look at what ships and, in CI, reuse the binary the build step froze.
+    builder = build.default_builder(messages.append)
     frozen = freeze.freeze(
-        freeze.HostBuilder(cache=cache),
+        builder,
         src=snap,
         cache=cache,
         stamp=freeze.build_stamp(ROOT),
         log=messages.append,
+        glibc_max=build.load_checked()[0].glibc_max if isinstance(builder, freeze.RootBuilder) else None,
     )
     dist = tmp_path_factory.mktemp("dist")
     rpm = build.build_package("rpm", dist, frozen=frozen, log=messages.append)

@@ -74,7 +74,7 @@ def test_second_freeze_reuses_the_cache(rb: ReleaseBuild) -> None:
     messages: list[str] = []
     cache = ROOT / "build" / "freeze"
     again = freeze.freeze(
-        freeze.HostBuilder(cache=cache),
+        build.default_builder(lambda _m: None),  # the builder the fixture used
         src=rb.src,
         cache=cache,
         stamp=(rb.frozen.commit, rb.frozen.build_time, buildenv_epoch()),
