@@ -77,6 +77,14 @@ def test_dependencies_use_the_measured_floor_and_no_postgres_server(pkg: model.P
     assert not [d for d in [*deb, *rpm["requires"]] if "postgres" in d]
 
 
+def test_lintian_overrides_ship_byte_for_byte_in_the_deb_only(pkg: model.Package) -> None:
+    entry = pkg.by_id["lintian_overrides"]
+    assert entry.path == "/usr/share/lintian/overrides/openwatch"
+    assert (entry.file, entry.mode_str, entry.formats) == ("packaging/lintian-overrides", "0644", ("deb",))
+    assert (model.ROOT / entry.file).is_file()
+    assert entry in pkg.payload("deb") and entry not in pkg.payload("rpm")
+
+
 def test_purge_paths(pkg: model.Package) -> None:
     assert pkg.purge_paths() == ["/etc/openwatch", "/var/lib/openwatch", "/var/log/openwatch"]
 
@@ -92,7 +100,10 @@ def test_purge_paths(pkg: model.Package) -> None:
         ("config", {"path": "/etc/openwatch/../x"}, "absolute and normalised"),
         ("config", {"path": "/etc/openwatch/secrets.env"}, "declared twice"),
         ("state", {"source": "template:x.j2"}, "a dir has no source"),
-        ("config", {"source": "file:x"}, "must start with"),
+        ("config", {"source": "http:x"}, "must start with"),
+        ("config", {"source": "file:../x"}, "relative to the project root"),
+        ("config", {"source": "file:/etc/x"}, "relative to the project root"),
+        ("config", {"source": "file:a//b"}, "relative to the project root"),
         ("config", {"formats": ["apk"]}, "formats must be"),
     ],
 )

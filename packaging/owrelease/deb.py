@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from owrelease import buildenv, render, stage
-from owrelease.model import Package
+from owrelease.model import ROOT, Package
 from owrelease.render import BuildFacts
 
 FORMAT = "deb"
@@ -27,14 +27,29 @@ def installed_size_kib(root: Path) -> int:
     return total
 
 
-def build(pkg: Package, facts: BuildFacts, binary: Path, dist: Path, work: Path, epoch: int) -> Path:
+def build(
+    pkg: Package,
+    facts: BuildFacts,
+    binary: Path,
+    dist: Path,
+    work: Path,
+    epoch: int,
+    *,
+    project: Path = ROOT,
+) -> Path:
     buildenv.require("dpkg-deb")
     ctx = render.context(pkg, facts)
     version = pkg.version(facts.pep440)
     work = stage.fresh_dir(work)
     root = work / "root"
     files = stage.stage(
-        pkg, FORMAT, root, render.payload_files(pkg, ctx, FORMAT), {"openwatch": binary}, epoch
+        pkg,
+        FORMAT,
+        root,
+        render.payload_files(pkg, ctx, FORMAT),
+        {"openwatch": binary},
+        epoch,
+        project=project,
     )
     conffiles = set(pkg.conffiles(FORMAT))
     md5sums = sorted(

@@ -20,6 +20,9 @@ PACKAGE_TOML = ROOT / "packaging" / "package.toml"
 
 KINDS = frozenset({"binary", "config", "secret", "unit", "doc", "data", "dir", "generated"})
 FORMATS = ("rpm", "deb")
+# template:<path under templates/> (rendered), file:<path under the project root> (byte for byte),
+# build:<name> (an artefact of the build, e.g. the frozen binary)
+SOURCES = ("template:", "file:", "build:")
 
 
 class ModelError(ValueError):
@@ -74,6 +77,13 @@ class Entry:
     def template(self) -> str | None:
         if self.source and self.source.startswith("template:"):
             return self.source.removeprefix("template:")
+        return None
+
+    @property
+    def file(self) -> str | None:
+        """A ``file:`` source: a path relative to the project root, shipped byte for byte."""
+        if self.source and self.source.startswith("file:"):
+            return self.source.removeprefix("file:")
         return None
 
     @property
@@ -188,9 +198,13 @@ def _entry(raw: Mapping[str, Any], account: Account) -> Entry:
     if kind in ("dir", "generated") and source:
         raise ModelError(f"{where}: a {kind} has no source")
     if kind not in ("dir", "generated") and not source:
-        raise ModelError(f"{where}: a {kind} needs a source (template:... or build:...)")
-    if source and not (source.startswith("template:") or source.startswith("build:")):
-        raise ModelError(f"{where}: source must start with 'template:' or 'build:'")
+        raise ModelError(f"{where}: a {kind} needs a source (template:..., file:... or build:...)")
+    if source and not source.startswith(SOURCES):
+        raise ModelError(f"{where}: source must start with 'template:', 'file:' or 'build:'")
+    if source and source.startswith("file:"):
+        rel = PurePosixPath(source.removeprefix("file:"))
+        if not rel.parts or rel.is_absolute() or ".." in rel.parts or str(rel) != source[5:]:
+            raise ModelError(f"{where}: a file: source is a normalised path relative to the project root")
     formats = tuple(raw.get("formats", FORMATS))
     if not formats or any(f not in FORMATS for f in formats):
         raise ModelError(f"{where}: formats must be a non-empty subset of {FORMATS}")

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from owrelease import buildenv, render, stage
-from owrelease.model import Package
+from owrelease.model import ROOT, Package
 from owrelease.render import BuildFacts
 
 FORMAT = "rpm"
@@ -34,13 +34,30 @@ def rpmbuild_argv(spec: Path, topdir: Path, staged: Path, arch: str) -> list[str
     return [*argv, str(spec)]
 
 
-def build(pkg: Package, facts: BuildFacts, binary: Path, dist: Path, work: Path, epoch: int) -> Path:
+def build(
+    pkg: Package,
+    facts: BuildFacts,
+    binary: Path,
+    dist: Path,
+    work: Path,
+    epoch: int,
+    *,
+    project: Path = ROOT,
+) -> Path:
     buildenv.require("rpmbuild")
     ctx = render.context(pkg, facts)
     version = pkg.version(facts.pep440)
     work = stage.fresh_dir(work)
     staged = work / "stage"
-    stage.stage(pkg, FORMAT, staged, render.payload_files(pkg, ctx, FORMAT), {"openwatch": binary}, epoch)
+    stage.stage(
+        pkg,
+        FORMAT,
+        staged,
+        render.payload_files(pkg, ctx, FORMAT),
+        {"openwatch": binary},
+        epoch,
+        project=project,
+    )
     spec = work / f"{pkg.name}.spec"
     spec.write_text(render.rpm_spec(ctx), encoding="utf-8")
     topdir = work / "topdir"

@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from owrelease.model import Package
+from owrelease.model import ROOT, Package
 
 
 def gzip_bytes(data: bytes) -> bytes:
@@ -27,11 +27,14 @@ def stage(
     rendered: Mapping[str, str],
     artifacts: Mapping[str, Path],
     epoch: int,
+    *,
+    project: Path = ROOT,
 ) -> list[Path]:
     """Write the ``fmt`` payload under ``dest``; returns the regular files written.
 
     Modes are set explicitly (never from the umask); owners are left to the format (RPM %attr,
-    DEB postinst). Every mtime, directories included, is set to ``epoch``.
+    DEB postinst). Every mtime, directories included, is set to ``epoch``. ``file:`` sources are read
+    under ``project``.
     """
     dest.mkdir(parents=True, exist_ok=True)
     os.chmod(dest, 0o755)
@@ -44,6 +47,8 @@ def stage(
         else:
             if e.template:
                 data = rendered[e.id].encode("utf-8")
+            elif e.file:
+                data = (project / e.file).read_bytes()
             elif e.build_artifact:
                 data = artifacts[e.build_artifact].read_bytes()
             else:  # pragma: no cover - the model forbids it
