@@ -140,6 +140,16 @@ def test_ownership_block_parsing() -> None:
         "# owrelease:ownership begin\nchmod 0999 /a\n# owrelease:ownership end\n"
     )
     assert "is not octal" in problems[0]
+    # only the marked block is read: ownership lines outside it change nothing
+    fixes, problems = parse_ownership_block(
+        "chmod 0700 /outside\n# owrelease:ownership begin\nchmod 0640 /a\n# owrelease:ownership end\n"
+        "chown root:g /after\n"
+    )
+    assert [(f.op, f.path, f.mode) for f in fixes] == [("chmod", "/a", 0o640)] and problems == []
+    assert parse_ownership_block("# owners and modes from packaging/package.toml\nchmod 0640 /a\n") == (
+        [],
+        [],
+    )
 
 
 def test_not_a_package(tmp_path: Path) -> None:

@@ -114,9 +114,12 @@ def test_deb_control_files(pkg: model.Package, ctx: dict) -> None:
     assert out["md5sums"] == "d41d8cd98f00b204e9800998ecf8427e  usr/bin/openwatch\n"
     for name in render.DEB_SCRIPTS:
         assert out[name].startswith("#!/bin/sh\n") and "\nset -e\n" in out[name]
+    block = out["postinst"].split("# owrelease:ownership begin\n", 1)[1].split("# owrelease:ownership end\n")
+    assert len(block) == 2, "exactly one ownership block"
     for e in pkg.ownership_fixes("deb"):
-        assert f"chown {e.owner}:{e.group} {e.path};" in out["postinst"]
-        assert f"chmod {e.mode_str} {e.path};" in out["postinst"]
+        assert f"chown {e.owner}:{e.group} {e.path};" in block[0]
+        assert f"chmod {e.mode_str} {e.path};" in block[0]
+    assert "chown" not in block[1].split("# a self-signed TLS pair")[0]
 
 
 def test_changelog_and_copyright(files: dict[str, str]) -> None:

@@ -55,7 +55,6 @@ __all__ = [
 Kind = Literal["file", "dir", "symlink"]
 OWNERSHIP_BEGIN = "# owrelease:ownership begin"
 OWNERSHIP_END = "# owrelease:ownership end"
-LEGACY_BEGIN = "# owners and modes from packaging/package.toml"
 _GUARDED = re.compile(r"^\[ ! -e (?P<path>\S+) \] \|\| \{ (?P<body>.*?);? \}$")
 
 # rpm's file flags (rpmfiles.h) and verify flags (rpmvf.h).
@@ -319,26 +318,15 @@ def _fix_line(raw: str) -> list[OwnershipFix]:
 def parse_ownership_block(script: str) -> tuple[list[OwnershipFix], list[str]]:
     """Parse the ownership block of a postinst: (fixes, problems).
 
-    The block starts at `OWNERSHIP_BEGIN` and ends at `OWNERSHIP_END`. For the generator's older
-    shape, a line starting with `LEGACY_BEGIN` also starts it, and it ends at the first line that is
-    not an ownership line. Returns no fixes and no problems when the script has no block.
+    The block is exactly the lines between `OWNERSHIP_BEGIN` and `OWNERSHIP_END` (templates/scripts/
+    fixperms.sh.j2 writes both); nothing outside it is read. Returns no fixes and no problems when the
+    script has no block (the view then keeps dpkg-deb's root:root, which verify reports).
     """
     fixes: list[OwnershipFix] = []
     problems: list[str] = []
     lines = script.splitlines()
     starts = [i for i, line in enumerate(lines) if line.strip() == OWNERSHIP_BEGIN]
     ends = [i for i, line in enumerate(lines) if line.strip() == OWNERSHIP_END]
-    legacy = [i for i, line in enumerate(lines) if line.strip().startswith(LEGACY_BEGIN)]
-    if not starts and not ends and legacy:
-        first = legacy[0] + 1
-        last = first
-        while last < len(lines):
-            try:
-                _fix_line(lines[last].strip())
-            except ValueError:
-                break
-            last += 1
-        starts, ends = [legacy[0]], [last]
     if not starts and not ends:
         return fixes, problems
     if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
