@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,36 @@ def test_malformed_lock_line_is_named(tmp_path: Path) -> None:
     path.write_text(path.read_text() + "deadbeef 0005_x.sql\n")
     found = lock.problems(project)
     assert len(found) == 1 and found[0].startswith(f"{path}:8: not '<sha256>  <NNNN_name.sql>'")
+
+
+@pytest.mark.parametrize("job", ["freeze", "build-rpm", "build-deb"])
+def test_build_refuses_before_freezing_one_line_per_problem(tmp_path: Path, job: str) -> None:
+    """`python -m owrelease <job>` on a tree that breaks its lock: exit 1, nothing frozen or built."""
+    project = _project(tmp_path)
+    locked = lock.write(project)
+    (project / "migrations" / "0002_audit_events_taxonomy.sql").unlink()
+    edited = project / "migrations" / "0003_job_queue.sql"
+    edited.write_text(edited.read_text() + "-- edited after release\n")
+    shutil.copytree(REPO / "packaging", project / "packaging", ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "openwatch").mkdir()
+    shutil.copy2(REPO / "openwatch" / "__init__.py", project / "openwatch" / "__init__.py")
+    out = subprocess.run(
+        [sys.executable, "-m", "owrelease", job],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project / "packaging")},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    prefix = f"owrelease {job}: migrations.lock: "
+    assert out.stderr.splitlines() == [
+        f"{prefix}migrations/0002_audit_events_taxonomy.sql: locked migration removed",
+        f"{prefix}migrations/0003_job_queue.sql: locked migration edited "
+        f"(sha256 {lock._sha256(edited)[:12]}, locked {locked[2].sha256[:12]})",
+        f"{prefix}migrations: 0003_job_queue.sql: version 3 leaves a gap (expected 0002_*.sql next)",
+        f"owrelease {job}: 3 lock problem(s): nothing was built",
+    ]
+    assert not (project / "build").exists() and not (project / "dist").exists()
+    assert not (project / "openwatch" / "_build.py").exists()

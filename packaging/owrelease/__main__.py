@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from owrelease import buildenv, freeze
+from owrelease import buildenv, freeze, lock
 from owrelease.model import ROOT, ModelError, app_version, check_changelog, load
 
 # build-<format> jobs; their modules (and jinja2) are imported only when such a job runs
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.job == "freeze":
             check_changelog(load(), app_version())
+            lock.check(ROOT)
             frozen = freeze.freeze(freeze.HostBuilder(), src=ROOT, cache=ROOT / "build" / "freeze")
             target = freeze.export(frozen, args.out)
             print(f"freeze: {target} sha256 {frozen.sha256[:16]}... glibc >= {frozen.glibc_floor}")
@@ -41,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
             from owrelease import build
 
             build.build_package(args.job.removeprefix("build-"), args.dist)
+    except lock.LockError as exc:
+        for line in exc.lines:
+            print(f"owrelease {args.job}: migrations.lock: {line}", file=sys.stderr)
+        print(f"owrelease {args.job}: {len(exc.lines)} lock problem(s): nothing was built", file=sys.stderr)
+        return 1
     except (buildenv.ToolMissing, freeze.FreezeError, ModelError, RuntimeError) as exc:
         print(f"owrelease {args.job}: {exc}", file=sys.stderr)
         return 1

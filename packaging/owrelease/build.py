@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from owrelease import buildenv, deb, freeze, render, rpm
+from owrelease import buildenv, deb, freeze, lock, render, rpm
 from owrelease.model import ROOT, Package, app_version, check_changelog, load
 
 Log = Callable[[str], None]
@@ -56,6 +56,7 @@ def do_freeze(
 ) -> freeze.FrozenBinary:
     """``gate``: enforce package.toml's glibc_max; by default whenever the build root froze the binary."""
     pkg, _ = load_checked(root)
+    lock.check(root)  # LockError (one line per problem) before anything is frozen
     builder = builder or default_builder(log)
     if gate is None:
         gate = isinstance(builder, freeze.RootBuilder)
@@ -89,7 +90,7 @@ def build_package(
     epoch = buildenv.source_date_epoch(root)
     work = root / "build" / "pkg" / f"{fmt}-{os.getpid()}"
     try:
-        out = FORMATS[fmt](pkg, facts, frozen.path, dist, work, epoch)
+        out = FORMATS[fmt](pkg, facts, frozen.path, dist, work, epoch, project=root)
     finally:
         import shutil
 
