@@ -22,7 +22,12 @@ def test_argv_is_pure_and_complete() -> None:
     assert argv[argv.index("--workpath") + 1] == "/w/build"
     assert argv[argv.index("--specpath") + 1] == "/w/spec"
     datas = [argv[i + 1] for i, a in enumerate(argv) if a == "--add-data"]
-    assert datas == [f"/s/migrations/{m}:migrations" for m in migs]
+    # the UI `serve` reads with importlib.resources, then every migration
+    assert datas == ["/s/openwatch/server/ui:openwatch/server/ui"] + [
+        f"/s/migrations/{m}:migrations" for m in migs
+    ]
+    # openwatch.server is imported lazily: the whole package must be collected
+    assert argv[argv.index("--collect-submodules") + 1] == "openwatch"
     excluded = {argv[i + 1] for i, a in enumerate(argv) if a == "--exclude-module"}
     assert {"tkinter", "unittest", "pydoc", "test"} <= excluded
     assert argv[-1] == f"/w/{freeze.ENTRY_NAME}"

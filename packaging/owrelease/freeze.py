@@ -99,10 +99,15 @@ def pyinstaller_argv(src: Path, work: Path, dist: Path, migrations: Sequence[str
         str(work / "spec"),
         "--paths",
         str(src),
+        # every openwatch.* module: openwatch.server (and what it imports) is only imported lazily by
+        # `serve`, so the import graph from the entry script alone would miss it
         "--collect-submodules",
         "openwatch",
         "--collect-data",
         "openwatch",
+        # the UI that `serve` reads with importlib.resources from openwatch/server/ui/
+        "--add-data",
+        f"{src / 'openwatch' / 'server' / 'ui'}:openwatch/server/ui",
         "--hidden-import",
         "openwatch._build",
         "--hidden-import",
