@@ -2,6 +2,10 @@
 
     nox -s build_rpm build_deb    dist/*.rpm, dist/*.deb, dist/SHA256SUMS
     nox -s freeze | render        build/openwatch | build/render/
+    nox -s verify                 check dist/ (model, rpm vs deb, embedded migrations, lintian, rpmlint,
+                                  squawk, systemd-analyze) and write dist/openwatch-<version>.manifest.json
+    nox -s lock [-- --check]      append new migrations to migrations/migrations.lock (or only check)
+    nox -s repro                  build the committed tree twice from fresh clones and compare
     nox -s tests -- -m packages   pytest with every test dependency
     nox -s lint                   ruff check + ruff format --check
 
@@ -22,7 +26,8 @@ sys.path.insert(0, str(HERE / "packaging"))  # never a package itself: PyPA's `p
 from owrelease import buildenv  # noqa: E402  (stdlib only: safe in nox's own environment)
 
 REQ = HERE / "packaging" / "requirements"
-TOOLKIT_ENV = {"PYTHONPATH": str(HERE / "packaging")}
+TOOLKIT_ENV = {"PYTHONPATH": str(HERE / "packaging"), "OPENWATCH_PROJECT": str(HERE)}
+SQUAWK = "squawk-cli==2.70.0"
 
 nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["lint", "tests"]
@@ -78,6 +83,31 @@ def build_deb(session: nox.Session) -> None:
     _require(session, "dpkg-deb")
     _install(session, "freeze", "release")
     _toolkit(session, "build-deb", *session.posargs)
+
+
+@nox.session
+def verify(session: nox.Session) -> None:
+    """What dist/ holds against package.toml, each other, migrations/ and the lock; then the gates."""
+    for tool in ("dpkg-deb", "systemd-analyze", "lintian", "rpmlint"):
+        _require(session, tool)
+    _install(session, "freeze", "inspect")
+    session.install(SQUAWK)
+    session.run("python", "-m", "owrelease.verify", "--manifest", *session.posargs, env=TOOLKIT_ENV)
+
+
+@nox.session
+def lock(session: nox.Session) -> None:
+    """migrations/migrations.lock: append the new migrations (``-- --check`` only checks)."""
+    session.run("python", "-m", "owrelease.lock", *session.posargs, env=TOOLKIT_ENV)
+
+
+@nox.session
+def repro(session: nox.Session) -> None:
+    """Two clean builds of the committed tree, from fresh clones, must be byte-identical."""
+    for tool in ("rpmbuild", "dpkg-deb"):
+        _require(session, tool)
+    _install(session, "freeze", "release", "inspect")
+    session.run("python", "-m", "owrelease.repro", *session.posargs, env=TOOLKIT_ENV)
 
 
 @nox.session

@@ -64,6 +64,8 @@ _PROVIDERS = {
     "rpm2cpio": ("rpm2cpio", "rpm"),
     "cpio": ("cpio", "cpio"),
     "systemd-analyze": ("systemd", "systemd"),
+    "lintian": ("lintian", "lintian"),
+    "rpmlint": ("rpmlint python3-rpm", "rpmlint"),
 }
 
 
@@ -78,9 +80,10 @@ def require(tool: str, *, install: bool = False) -> str:
     deb_pkg, rpm_pkg = _PROVIDERS.get(tool, (tool, tool))
     if install and os.geteuid() == 0:
         if shutil.which("apt-get"):
-            subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", deb_pkg], check=False)
+            argv = ["apt-get", "install", "-y", "--no-install-recommends", *deb_pkg.split()]
+            subprocess.run(argv, check=False)
         elif shutil.which("dnf"):
-            subprocess.run(["dnf", "install", "-y", rpm_pkg], check=False)
+            subprocess.run(["dnf", "install", "-y", *rpm_pkg.split()], check=False)
         found = shutil.which(tool)
         if found:
             return found

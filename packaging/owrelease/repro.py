@@ -146,3 +146,7 @@ def main(project: Path, argv: list[str] | None = None) -> int:
         print(f"FAIL {line}")
     print("reproducible" if not diffs else f"NOT reproducible: {len(diffs)} difference(s)")
     return 1 if diffs else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main(Path(os.environ.get("OPENWATCH_PROJECT", Path.cwd())), sys.argv[1:]))
