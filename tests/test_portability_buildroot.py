@@ -136,7 +136,8 @@ def test_root_is_bullseye_with_our_interpreter(root: buildroot.BuildRoot) -> Non
     assert " 1 " in probe.stdout and "ac_cv_func_sem_clockwait=no" in probe.stdout
     assert "-include /opt/ow/glibc228.h" in probe.stdout
     manifest = json.loads((root.path.parent / "manifest.json").read_text())
-    assert manifest["key"] == root.key
+    assert manifest["key"] == root.base_key
+    assert root.key.startswith(root.base_key + "+openssl-dedupe-")  # the layer is part of the identity
     assert set(manifest["sources"]) == {"openssl", "python3.11"}
 
 
@@ -160,11 +161,49 @@ def test_bootloader_is_our_patched_build(root: buildroot.BuildRoot) -> None:
     assert elfgate.parse_version(elfgate.measure_floor(run)) <= elfgate.parse_version(TARGET)
 
 
+def test_openssl_dedupe_layer(root: buildroot.BuildRoot) -> None:
+    """psycopg-binary's libraries use our OpenSSL: no renamed copy left, every import defined by ours."""
+    site = root.path / buildroot.SITE_PACKAGES.lstrip("/")
+    libs = sorted(p.name for p in (site / "psycopg_binary.libs").iterdir())
+    assert [n for n in libs if n.startswith("libpq-")], libs
+    assert not [n for n in libs if n.startswith(("libssl", "libcrypto"))], libs
+    needed = root.run(
+        ["/bin/sh", "-c", f"readelf -d {buildroot.SITE_PACKAGES}/psycopg_binary.libs/libpq-*"], check=True
+    ).stdout
+    assert "[libssl.so.3]" in needed and "[libcrypto.so.3]" in needed, needed
+    report = buildroot.openssl_symbol_report(root)
+    assert report and all(missing == [] for missing in report.values()), report
+    marker = json.loads((root.path.parent / "layer-openssl-dedupe.json").read_text())
+    assert root.key.endswith("+" + marker["layer"])
+    assert marker["probe"][-2:] == [
+        f"{buildroot.OPENSSL_LIB}/libcrypto.so.3",
+        f"{buildroot.OPENSSL_LIB}/libssl.so.3",
+    ]
+    # the check can fail: the copy that was moved aside (OpenSSL 3.5) needs symbols ours lacks
+    aside = sorted((root.path / "opt/ow/openssl-dedupe/removed").glob("libssl-*.so.3"))
+    assert aside, "the duplicate libssl was not kept aside"
+    inroot = "/" + str(aside[0].relative_to(root.path))
+    missing = buildroot.openssl_symbol_report(root, [inroot])[inroot]
+    assert [m for m in missing if m.endswith(("@OPENSSL_3.2.0", "@OPENSSL_3.5.0"))], missing
+    # idempotent and cheap: a second application finds its marker
+    t0 = time.monotonic()
+    assert (
+        buildroot.dedupe_openssl(buildroot.BuildRoot(key=root.base_key, path=root.path, python=root.python))
+        == marker["layer"]
+    )
+    assert time.monotonic() - t0 < 1
+
+
 def test_cached_call_is_fast_and_stable(root: buildroot.BuildRoot) -> None:
     t0 = time.monotonic()
     again = buildroot.ensure(CACHE)
     elapsed = time.monotonic() - t0
-    assert (again.key, again.path, again.python) == (root.key, root.path, root.python)
+    assert (again.key, again.path, again.python, again.base_key) == (
+        root.key,
+        root.path,
+        root.python,
+        root.base_key,
+    )
     assert elapsed < 5, elapsed
     print(f"cached ensure(): {elapsed:.3f} s")
 

