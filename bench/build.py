@@ -11,9 +11,9 @@ temporary directory, so only committed files take part):
   its venvs (its default), the freeze cache is warm;
 * ``no change, nox -R`` (``--reuse-venv``): nox reuses its venvs and skips installs.
 
-The build-root cache (``build/buildroot``, the debootstrapped bullseye root: minutes to make, keyed by its
-inputs) is NOT cold: the clone's ``build/buildroot`` is a symlink to PATH's, so a build that uses the
-build root reuses it. That is stated in the output.
+The build-root cache (the debootstrapped bullseye root: minutes to make, keyed by its inputs) is NOT cold:
+it lives in a machine-level cache (``owrelease.buildroot.DEFAULT_CACHE``) that every clone shares. That is
+stated in the output.
 
 Prints each run's wall time, the medians and the ratio warm/clean; exits non-zero if a build fails.
 """
@@ -21,7 +21,6 @@ Prints each run's wall time, the medians and the ratio warm/clean; exits non-zer
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -70,15 +69,16 @@ def main(argv: list[str] | None = None) -> int:
             check=True,
         ).stdout.strip()
         subprocess.run(["git", "clone", "-q", str(args.source), str(clone)], check=True)
-        shared_root = args.source.resolve() / "build" / "buildroot"
-        (clone / "build").mkdir(exist_ok=True)
-        reused = shared_root.is_dir()
-        if reused:
-            os.symlink(shared_root, clone / "build" / "buildroot")
+        # The bullseye build root lives in a machine-level cache (buildroot.DEFAULT_CACHE), shared by
+        # every clone: a clean build here is a clean *freeze and package*, not a new build root.
+        sys.path.insert(0, str(args.source.resolve() / "packaging"))
+        from owrelease import buildroot
+
+        reused = buildroot.DEFAULT_CACHE.is_dir()
         print(f"clone of {args.source} at {head} in {clone}")
         print(
             "freeze cache: cold (empty build/freeze); build-root cache: "
-            + (f"reused ({shared_root}, symlinked)" if reused else "none to reuse (cold)")
+            + (f"reused ({buildroot.DEFAULT_CACHE})" if reused else "none to reuse (cold)")
         )
 
         clean = run(COMMAND, clone, log)

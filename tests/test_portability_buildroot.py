@@ -21,7 +21,7 @@ import pytest
 from owrelease import buildroot, elfgate
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / "build" / "buildroot"
+CACHE = buildroot.DEFAULT_CACHE
 OWN_FREEZE = ROOT / "build" / "portability"
 TARGET = "2.28"
 

@@ -30,7 +30,7 @@ def default_builder(log: Log = print) -> freeze.Builder:
     if choice not in BUILDERS:
         raise ValueError(f"OWRELEASE_BUILDER={choice!r}: use one of {', '.join(BUILDERS)}")
     if choice == "buildroot" or (choice == "auto" and buildroot.usable()):
-        return freeze.RootBuilder.ensure(ROOT / "build" / "buildroot")
+        return freeze.RootBuilder.ensure(buildroot.DEFAULT_CACHE)
     if choice == "auto":
         log(
             "freeze: no bullseye build root here (it needs root, chroot, unshare and debootstrap): "

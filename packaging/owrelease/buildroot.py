@@ -70,6 +70,12 @@ __all__ = ["BuildRoot", "BuildRootError", "dedupe_openssl", "ensure", "ensure_pr
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "packaging" / "buildroot"
+# Outside the work tree on purpose: every clone on a machine (CI's fresh clones, bench/build.py's) shares one
+# root of ~1.2 GB that takes ~10 min to make; the key below keeps a shared root honest.
+DEFAULT_CACHE = Path(
+    os.environ.get("OWRELEASE_BUILDROOT_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "openwatch-release" / "buildroot"
+)
 RECIPE_VERSION = "1"  # bump when a step's shell script below changes: the key does not read this file
 
 SUITE = "bullseye"
@@ -710,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     ap = argparse.ArgumentParser(prog="buildroot", description="make or reuse the bullseye build root")
-    ap.add_argument("cache_dir", type=Path, nargs="?", default=ROOT / "build" / "buildroot")
+    ap.add_argument("cache_dir", type=Path, nargs="?", default=DEFAULT_CACHE)
     ap.add_argument("--pristine", action="store_true", help="only the pristine bullseye root")
     args = ap.parse_args(argv)
     try:
