@@ -18,14 +18,6 @@ from . import roots
 from .packages import ROOT, BackgroundBuild, Build, app_version, migration_head
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.chroot)
-            item.add_marker(pytest.mark.slow)
-
-
 @pytest.fixture(scope="session")
 def _newer_build() -> Iterator[BackgroundBuild]:
     """Started before the tree's own build so that the two overlap."""

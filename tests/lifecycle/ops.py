@@ -95,6 +95,16 @@ def migrate(t: Target, m: owmodel.Package, dsn: str, head: int, *, binary_files:
     return proc.stdout
 
 
+def check_config(t: Target, m: owmodel.Package, dsn: str) -> str:
+    """``sudo -u openwatch openwatch check-config``: valid, the DSN shown masked, no form of the password."""
+    proc = t.exec("sudo", "-u", m.account.user, "openwatch", "check-config", check=False)
+    assert proc.returncode == 0 and "config is valid" in proc.stdout, proc
+    assert masked(dsn) in proc.stdout, proc.stdout
+    for secret in password_forms(dsn):
+        assert secret not in proc.stdout + proc.stderr, "the password leaked into check-config's output"
+    return proc.stdout
+
+
 def schema_version(dsn: str) -> int | None:
     """The guide's check: the highest applied version_id (None: goose_db_version does not exist)."""
     exists = run(

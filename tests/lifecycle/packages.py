@@ -8,6 +8,7 @@ the first scenarios; its packages are cached under ``CACHE`` keyed by every inpu
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -117,21 +118,41 @@ def make_newer_tree(dest: Path) -> tuple[str, int]:
     return new, head
 
 
-BUILD_SCRIPT = """
-import json, sys, time
-from pathlib import Path
-sys.path.insert(0, sys.argv[1] + "/packaging")
-from owrelease import build, freeze
-main, root, dist = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-dist.mkdir(parents=True, exist_ok=True)
-t = time.monotonic()
-# the main tree's freeze cache (keyed by every input) and its build venv: a rerun re-freezes nothing
-cache = main / "build" / "freeze"
-frozen = freeze.freeze(freeze.HostBuilder(cache=cache), src=root, cache=cache, stamp=freeze.build_stamp(main))
-out = {f: str(build.build_package(f, dist, root=root, frozen=frozen)) for f in ("deb", "rpm")}
-out["seconds"] = round(time.monotonic() - t, 1)
-Path(sys.argv[4]).write_text(json.dumps(out))
-"""
+def build_newer(base: Path) -> None:
+    """In the child process: make the newer tree and build both packages into ``base``, under a lock so
+    that two sessions never build into the same directory (the second one finds the result)."""
+    sys.path.insert(0, str(ROOT / "packaging"))
+    from owrelease import build, freeze
+
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base.parent / f"{base.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = base / "result.json"
+        if result.exists():
+            return
+        started = time.monotonic()
+        version, head = make_newer_tree(base / "tree")
+        dist = base / "dist"
+        shutil.rmtree(dist, ignore_errors=True)
+        dist.mkdir()
+        # the main tree's freeze cache (keyed by every input) and build venv: a rerun re-freezes nothing
+        cache = ROOT / "build" / "freeze"
+        frozen = freeze.freeze(
+            freeze.HostBuilder(cache=cache), src=base / "tree", cache=cache, stamp=freeze.build_stamp(ROOT)
+        )
+        out = {
+            f: str(build.build_package(f, dist, root=base / "tree", frozen=frozen)) for f in ("deb", "rpm")
+        }
+        doc = {**out, "version": version, "head": head, "seconds": round(time.monotonic() - started, 1)}
+        tmp = result.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(result)
+
+
+CHILD = (
+    "import sys; sys.path[:0] = sys.argv[1:3]; "
+    "from lifecycle.packages import build_newer, Path; build_newer(Path(sys.argv[3]))"
+)
 
 
 class BackgroundBuild:
@@ -146,24 +167,10 @@ class BackgroundBuild:
         self._prune()
         if self.result_file.exists():
             return
-        self.base.mkdir(parents=True, exist_ok=True)
-        tree = self.base / "tree"
-        self.version, self.head = make_newer_tree(tree)
-        (self.base / "meta.json").write_text(json.dumps({"version": self.version, "head": self.head}))
-        dist = self.base / "dist"
-        shutil.rmtree(dist, ignore_errors=True)
-        self.result_file.unlink(missing_ok=True)
-        with open(self.log, "wb") as log:
+        self.base.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    BUILD_SCRIPT,
-                    str(ROOT),
-                    str(tree),
-                    str(dist),
-                    str(self.result_file),
-                ],
+                [sys.executable, "-c", CHILD, str(ROOT / "tests"), str(ROOT / "packaging"), str(self.base)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -184,14 +191,13 @@ class BackgroundBuild:
     def result(self, timeout: float = 1200) -> Build:
         if self.proc is not None:
             rc = self.proc.wait(timeout)
-            assert rc == 0, f"building packages failed (rc={rc}):\n{self.log.read_text()[-6000:]}"
+            assert rc == 0, f"building the newer packages failed (rc={rc}):\n{self.log.read_text()[-6000:]}"
         data = json.loads(self.result_file.read_text())
-        meta = json.loads((self.base / "meta.json").read_text())
         return Build(
-            version=meta["version"],
+            version=data["version"],
             deb=Path(data["deb"]),
             rpm=Path(data["rpm"]),
-            head=meta["head"],
+            head=data["head"],
             seconds=data["seconds"],
         )
 

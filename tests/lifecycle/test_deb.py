@@ -13,7 +13,7 @@ from .packages import NEW_MAX_CONNECTIONS, Build
 from .repos import AptRepo
 from .roots import Root, fresh_root
 
-pytestmark = pytest.mark.usefixtures("timed")
+pytestmark = [pytest.mark.chroot, pytest.mark.slow, pytest.mark.usefixtures("timed")]
 # What an automated operator passes to apt: no prompt ever, keep an edited conffile and put the new default
 # beside it (without these, a changed conffile stops dpkg at "end of file on stdin at conffile prompt").
 APT_KEEP_CONFFILES = ("-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold")
@@ -43,10 +43,7 @@ def test_apt_install_local_file_then_guide(chroot_base: Path, current: Build, fr
         assert checks.check_tls(r, m) == cert
 
         # check-config as the service user: valid, and the password never printed.
-        cc = r.chroot("sudo", "-u", m.account.user, "openwatch", "check-config", check=False)
-        assert cc.returncode == 0 and "config is valid" in cc.stdout, cc
-        for secret in ops.password_forms(dsn):
-            assert secret not in cc.stdout + cc.stderr
+        ops.check_config(r, m, dsn)
 
         ops.migrate(r, m, dsn, current.head)
         assert ops.schema_version(dsn) == current.head

@@ -10,7 +10,7 @@ from . import checks, ops
 from .packages import Build
 from .roots import fresh_root, run
 
-pytestmark = pytest.mark.usefixtures("timed")
+pytestmark = [pytest.mark.chroot, pytest.mark.slow, pytest.mark.usefixtures("timed")]
 FORMATS = ["deb", "rpm"]
 
 

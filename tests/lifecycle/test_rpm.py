@@ -12,7 +12,7 @@ from .packages import NEW_MAX_CONNECTIONS, Build
 from .repos import RpmRepo, build_fakesys
 from .roots import Root, fresh_root, run
 
-pytestmark = pytest.mark.usefixtures("timed")
+pytestmark = [pytest.mark.chroot, pytest.mark.slow, pytest.mark.usefixtures("timed")]
 
 
 def _rpm_upgrade_checks(
@@ -63,6 +63,7 @@ def test_rpm_install_upgrade_erase_in_root(
 
         secrets_text = ops.fill_secrets(r, m, dsn)
         conf_text = ops.edit_config(r, m)
+        ops.check_config(r, m, dsn)
         ops.migrate(r, m, dsn, current.head)
         assert ops.schema_version(dsn) == current.head
 
@@ -123,6 +124,7 @@ def test_dnf_installroot_from_local_repo(
 
         secrets_text = ops.fill_secrets(r, m, dsn)
         conf_text = ops.edit_config(r, m)
+        ops.check_config(r, m, dsn)
         ops.migrate(r, m, dsn, current.head)
 
         repo.publish(newer.rpm)

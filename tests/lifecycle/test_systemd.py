@@ -20,7 +20,7 @@ from . import checks, ops
 from .nspawn import Container
 from .packages import Build
 
-pytestmark = pytest.mark.usefixtures("timed")
+pytestmark = [pytest.mark.chroot, pytest.mark.slow, pytest.mark.usefixtures("timed")]
 
 DB_USER = "ow_test"
 DB_PASSWORD = "p&ss w0rd#'\"$x"  # the same shell- and URL-hostile password as tests/conftest.py
@@ -106,10 +106,27 @@ def _install_and_start(c: Container, build: Build, m: object) -> None:
     assert c.run("systemctl", "is-enabled", UNIT, check=False).stdout.strip() == "disabled"
     checks.check_installed(c, pkg, "deb", build.version, None)
     ops.fill_secrets(c, pkg, DSN)
+    ops.check_config(c, pkg, DSN)
     ops.migrate(c, pkg, DSN, build.head)
     assert _container_version(c) == build.head
     c.run("systemctl", "enable", "--now", UNIT)
     assert c.run("systemctl", "is-active", UNIT).stdout.strip() == "active"
+
+
+def _stop(c: Container, within: float = 15) -> None:
+    """`systemctl stop`, which must end the service well inside systemd's 90 s stop timeout; when it does
+    not, the processes and the journal go into the failure."""
+    c.run("systemctl", "stop", "--no-block", UNIT)
+    deadline = time.monotonic() + within
+    while (shown := c.show(UNIT, "ActiveState", "Result", "MainPID"))["ActiveState"] != "inactive":
+        if time.monotonic() > deadline:
+            procs = c.run("ps", "-eo", "pid,ppid,stat,wchan:24,etime,cmd", check=False).stdout
+            pid = shown["MainPID"]
+            sig = c.run("grep", "-E", "^(Sig|Shd)", f"/proc/{pid}/status", check=False).stdout
+            journal = c.journal(UNIT)[-3000:]
+            raise AssertionError(f"not stopped within {within} s: {shown}\n{procs}\n{sig}\n{journal}")
+        time.sleep(0.1)
+    assert shown["Result"] == "success", (shown, c.journal(UNIT)[-3000:])
 
 
 def _status(c: Container, pid: str) -> dict[str, str]:
@@ -174,7 +191,7 @@ def test_service_under_systemd(systemd_base: Path, current: Build) -> None:
         assert "/tmp" in probe and probe["/etc"] in ("Read-only file system", "Permission denied"), probe
 
         # a clean stop: inactive, success, the runtime directory and the unpacked bundle gone
-        c.run("systemctl", "stop", UNIT)
+        _stop(c)
         shown = c.show(UNIT, "ActiveState", "Result", "ExecMainStatus")
         assert shown["ActiveState"] == "inactive" and shown["Result"] == "success", shown
         assert not c.file(m.service["runtime_dir"]).exists(), "/run/openwatch survived the stop"
@@ -191,7 +208,7 @@ def test_upgrade_sequence_with_the_service_running(systemd_base: Path, current: 
         _health(c, current)
         cert = checks.sha256(c.file(m.by_id["tls_cert"].path))
         # the guide's sequence: stop, upgrade, migrate, start
-        c.run("systemctl", "stop", UNIT)
+        _stop(c)
         out = _apt_install(c, newer)
         assert "The service was NOT restarted" in out
         assert c.run("systemctl", "is-active", UNIT, check=False).stdout.strip() == "inactive"
@@ -223,7 +240,7 @@ def test_upgrade_without_migrate_is_refused_by_the_schema_guard(
         _database(c)
         _install_and_start(c, current, m)
         _health(c, current)
-        c.run("systemctl", "stop", UNIT)
+        _stop(c)
         _apt_install(c, newer)
         # the operator forgets `openwatch migrate`
         c.run("systemctl", "start", UNIT, check=False)
