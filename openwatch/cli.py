@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print("openwatch: error: a subcommand is required (serve, migrate, check-config)", file=sys.stderr)
         return 2
-    prog = "openwatch " + args.command + (f" {args.action}" if getattr(args, "action", None) else "")
+    prog = _prog(args)
     try:
         return int(args.func(args))
     except CommandError as exc:
@@ -147,6 +147,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # --------------------------------------------------------------------------------------------------
 # helpers
+
+
+def _prog(args: argparse.Namespace) -> str:
+    return "openwatch " + args.command + (f" {args.action}" if getattr(args, "action", None) else "")
+
+
+def _print_warnings(args: argparse.Namespace, cfg: config.Config) -> None:
+    """The configuration's non-fatal notes (ignored secrets.env lines, ...), one line each on stderr."""
+    for warning in cfg.warnings:
+        print(f"{_prog(args)}: warning: {warning}", file=sys.stderr, flush=True)
 
 
 def _load_config(args: argparse.Namespace) -> config.Config:
@@ -192,8 +202,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     problems = config.validate(cfg, check_files=True)
     if problems:
         raise CommandError(*problems)
-    for warning in cfg.warnings:
-        print(f"openwatch check-config: warning: {warning}", file=sys.stderr)
+    _print_warnings(args, cfg)
     print(config.summary(cfg))
     print()
     print("config is valid")
@@ -205,6 +214,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     problems = config.validate(cfg, check_files=True)
     if problems:
         raise CommandError(*problems)
+    _print_warnings(args, cfg)
     from openwatch.server import run
 
     return run(cfg)
@@ -232,6 +242,7 @@ def _dsn_for_migrate(args: argparse.Namespace) -> str:
     problems = config.validate(cfg, check_files=False)
     if problems:
         raise CommandError(*(f"config: {p}" for p in problems))
+    _print_warnings(args, cfg)
     return cfg.database.dsn
 
 

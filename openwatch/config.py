@@ -156,10 +156,38 @@ def dsn_secrets(dsn: str) -> list[str]:
     return sorted(out, key=len, reverse=True)
 
 
+# A DSN written inside a message: ``scheme://user:password@`` and ``password=value`` (query or key=value).
+_URL_USERINFO_IN_TEXT = re.compile(
+    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@?#]*:)(?P<value>[^\s@]*)(?=@)"
+)
+_QUERY_PASSWORD_IN_TEXT = re.compile(r"(?P<key>[?&]password=)(?P<value>[^&#\s]*)", re.I)
+_KV_PASSWORD_IN_TEXT = re.compile(
+    r"(?P<key>(?<![?&\w])password\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'?|(?:\\.|[^\s\\])*)", re.S
+)
+
+
+def _bounded(secret: str) -> re.Pattern[str]:
+    """``secret`` where it cannot be part of a longer word: a word character at either end of the secret
+    must not touch another word character in the text (so password ``y`` leaves "query" alone)."""
+    before = r"(?<!\w)" if re.match(r"\w", secret[0]) else ""
+    after = r"(?!\w)" if re.match(r"\w", secret[-1]) else ""
+    return re.compile(before + re.escape(secret) + after)
+
+
 def scrub(text: str, dsn: str) -> str:
-    """Remove the DSN's password (in any form) from a message, e.g. a driver's error text."""
+    """Remove the DSN's password from a message, e.g. a driver's error text.
+
+    Two rules: (1) structurally, every DSN written in the text has its password masked
+    (``scheme://user:***@``, ``?password=***``, ``password=***``), whatever the password is; (2) the
+    password itself (raw, percent-decoded, and its whitespace-separated pieces of 3+ characters) is
+    replaced wherever it stands as a token of its own, never inside a longer word.
+    """
+    text = _URL_USERINFO_IN_TEXT.sub(lambda m: m.group("head") + "***", text)
+    text = _QUERY_PASSWORD_IN_TEXT.sub(lambda m: m.group("key") + "***", text)
+    text = _KV_PASSWORD_IN_TEXT.sub(lambda m: m.group("key") + "***", text)
     for secret in dsn_secrets(dsn):
-        text = text.replace(secret, "***")
+        if secret != "***":
+            text = _bounded(secret).sub("***", text)
     return text
 
 
@@ -308,13 +336,15 @@ def load(
     except ConfigError as exc:
         problems += exc.problems
         secrets = None
+    ignored: list[tuple[int, str]] = []
+    notes: list[tuple[int, str]] = []  # (line, warning) for secrets.env, reported in line order
     if secrets is not None:
-        for line, key in secrets.ignored:
-            cfg.warnings.append(f"{spath}:{line}: ignored (not NAME=value; systemd ignores it too): {key}")
+        ignored = secrets.ignored
         ours = {k: v for k, v in secrets.values.items() if k.startswith("OPENWATCH_")}
         for k in ours:
             if k not in ENV_KEYS:
-                cfg.warnings.append(f"{spath}:{secrets.lines[k]}: {k} is not a configuration key; ignored")
+                line = secrets.lines[k]
+                notes.append((line, f"{spath}:{line}: {k} is not a configuration key; ignored"))
         _apply_env(cfg, ours, "secrets", problems)
         for k, (section, key) in ENV_KEYS.items():
             if k in ours and cfg.sources[f"{section}.{key}"] == f"secrets {k}":
@@ -327,6 +357,21 @@ def load(
             section, key = name.split(".", 1)
             cfg.set(section, key, value, "flag " + FLAG_NAMES.get(name, name))
 
+    dsn_key = env_name("database", "dsn")
+    for line, written in ignored:
+        if cfg.sources["database.dsn"] == "default" and dsn_key in re.split(r"[^A-Za-z0-9_]+", written):
+            # the operator meant to set the DSN: connecting to the built-in default instead would be wrong
+            problems.append(
+                f"{spath}:{line}: this {dsn_key} line is ignored ({written!r} is not NAME=value; systemd "
+                f"ignores it too), so openwatch would use the built-in default {mask_dsn(cfg.database.dsn)}: "
+                f"write it as {dsn_key}=..."
+            )
+        else:
+            notes.append(
+                (line, f"{spath}:{line}: ignored (not NAME=value; systemd ignores it too): {written}")
+            )
+    cfg.warnings += [text for _, text in sorted(notes)]
+
     if problems:
         raise ConfigError(problems)
     return cfg
@@ -336,11 +381,144 @@ def load(
 # Validation
 
 
-_KV_TOKEN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('(?:[^'\\]|\\.)*'|(?:\\.|[^\s'\\])*)\s*")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_NOT_KV = "database.dsn: neither a postgres:// URL nor a libpq key=value string"
+
+
+def _escape_problem(text: str) -> str | None:
+    """libpq's URI decoding rules: ``%`` takes two hex digits, and ``%00`` is forbidden."""
+    i = text.find("%")
+    while i >= 0:
+        pair = text[i + 1 : i + 3]
+        if len(pair) < 2 or not set(pair) <= _HEX:
+            return "an invalid percent escape ('%' not followed by two hex digits; write a literal % as %25)"
+        if pair == "00":
+            return "the forbidden percent escape %00"
+        i = text.find("%", i + 3)
+    return None
+
+
+def _port_ok(port: str) -> bool:
+    return port.isascii() and port.isdigit() and 0 < int(port) <= 65535
+
+
+def _url_problem(rest: str) -> str | None:
+    """What libpq would refuse in ``postgres://<rest>`` (or fail to connect with), naming the part only:
+    the caller shows the masked DSN, never a piece that could be the password."""
+    main, _, query = rest.partition("?")
+    # libpq: the userinfo runs to the first "@" that comes before any "/"
+    if "@" not in main and "@" in query.partition("=")[0].partition("&")[0]:
+        return "an '@' after a '?': percent-encode '?' as %3F in the user name or password"
+    slash, at = main.find("/"), main.find("@")
+    if 0 <= slash < main.rfind("@"):
+        return (
+            "an '@' after a '/': percent-encode '/' as %2F and '@' as %40 in the user name or password "
+            "(and in the database name)"
+        )
+    if at >= 0:
+        user, _, password = main[:at].partition(":")
+        if p := _escape_problem(user):
+            return f"the user name has {p}"
+        if p := _escape_problem(password):
+            return f"the password has {p}"
+        main = main[at + 1 :]
+    hostspec, _, dbname = main.partition("/")
+    if "@" in hostspec:
+        return "more than one '@' before the host: percent-encode '@' in the user name or password as %40"
+    for host in hostspec.split(","):
+        if host.startswith("["):
+            close = host.find("]")
+            if close < 0:
+                return "an IPv6 host has no closing ']'"
+            if close == 1:
+                return "an IPv6 host between [ ] is empty"
+            name, after = host[1:close], host[close + 1 :]
+            if after and not after.startswith(":"):
+                return "unexpected text after an IPv6 host's ']' (expected ':port')"
+            port = after[1:] if after else ""
+            has_port = bool(after)
+        else:
+            name, colon, port = host.partition(":")
+            has_port = bool(colon)
+        if p := _escape_problem(name):
+            return f"the host has {p}"
+        decoded = unquote(name)
+        if any(ch.isspace() or ord(ch) < 32 for ch in decoded):
+            return "the host name contains whitespace or a control character"
+        if has_port:
+            if p := _escape_problem(port):
+                return f"the port has {p}"
+            if port and not _port_ok(unquote(port)):
+                return "the port is not a number from 1 to 65535"
+    if p := _escape_problem(dbname):
+        return f"the database name has {p}"
+    for param in query.split("&"):
+        if not param:
+            continue
+        key, eq, value = param.partition("=")
+        if not eq:
+            return "a query parameter has no '=' (write key=value pairs separated by '&')"
+        if "=" in value:
+            return f"the query parameter {key!r} has a second '='; percent-encode it as %3D"
+        if p := _escape_problem(key):
+            return f"a query parameter name has {p}"
+        if p := _escape_problem(value):
+            return f"the value of the query parameter {key!r} has {p}"
+        if unquote(key) == "port" and not all(not v or _port_ok(v) for v in unquote(value).split(",")):
+            return "the port query parameter is not a number from 1 to 65535"
+    return None
+
+
+def _kv_parse(text: str) -> dict[str, str] | str:
+    """libpq's key=value syntax (conninfo_parse): the pairs, or why the string is not one."""
+    out: dict[str, str] = {}
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i].isspace():
+            i += 1
+        if i >= n:
+            return out
+        start = i
+        while i < n and text[i] != "=" and not text[i].isspace():
+            i += 1
+        key = text[start:i]
+        while i < n and text[i].isspace():
+            i += 1
+        if i >= n or text[i] != "=" or not key:
+            return "a word without '=' (write key=value pairs separated by spaces)"
+        i += 1
+        while i < n and text[i].isspace():
+            i += 1
+        value: list[str] = []
+        if i < n and text[i] == "'":
+            i += 1
+            while True:
+                if i >= n:
+                    return "an unterminated quoted value"
+                if text[i] == "\\" and i + 1 < n:
+                    value.append(text[i + 1])
+                    i += 2
+                elif text[i] == "'":
+                    i += 1
+                    break
+                else:
+                    value.append(text[i])
+                    i += 1
+        else:
+            while i < n and not text[i].isspace():
+                if text[i] == "\\" and i + 1 < n:
+                    value.append(text[i + 1])
+                    i += 2
+                else:
+                    value.append(text[i])
+                    i += 1
+        out[key] = "".join(value)
 
 
 def dsn_problem(dsn: str) -> str | None:
-    """Why the DSN is not a PostgreSQL connection string, or None. Never echoes the password."""
+    """Why the DSN is not a usable PostgreSQL connection string, or None. Never echoes the password:
+    a problem names the part at fault and shows the DSN masked (or nothing of it, when it is not even
+    a parseable key=value string, since then no password can be located)."""
     text = dsn.strip()
     if not text:
         return "database.dsn is empty"
@@ -348,15 +526,19 @@ def dsn_problem(dsn: str) -> str | None:
     if m:
         if m.group("scheme") not in ("postgres", "postgresql"):
             return f"database.dsn: scheme {m.group('scheme')}:// is not postgres:// or postgresql://"
+        if p := _url_problem(m.group("rest")):
+            return f"database.dsn: {p} in {mask_dsn(text)}"
         return None
     if "://" in text:
         return "database.dsn: not a postgres:// URL"
-    pos = 0
-    while pos < len(text):
-        t = _KV_TOKEN.match(text, pos)
-        if not t or t.end() == pos:
-            return "database.dsn: neither a postgres:// URL nor a libpq key=value string"
-        pos = t.end()
+    pairs = _kv_parse(text)
+    if isinstance(pairs, str):
+        return f"{_NOT_KV}: {pairs}"
+    if not pairs:
+        return _NOT_KV
+    ports = pairs.get("port", "")
+    if not all(not v or _port_ok(v) for v in ports.split(",")):
+        return f"database.dsn: port is not a number from 1 to 65535 in {mask_dsn(text)}"
     return None
 
 

@@ -113,3 +113,25 @@ def test_options_before_or_after_subcommand(tmp_path: Path) -> None:
         r = run_openwatch(*argv)
         assert r.returncode == 1
         assert f"{toml}:2: unknown key server.bogus" in r.stderr
+
+
+def test_migrate_prints_config_warnings(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text("export OPENWATCH_LOGGING_LEVEL=debug\nOPENWATCH_NOT_A_KEY=1\n")
+    r = run_openwatch(
+        "migrate",
+        "--secrets",
+        str(secrets),
+        "--timeout",
+        "3",
+        env={"OPENWATCH_DATABASE_DSN": "postgres://ow:pw@127.0.0.1:1/ow"},
+    )
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    assert lines[0] == (
+        f"openwatch migrate: warning: {secrets}:1: ignored (not NAME=value; systemd ignores it too): "
+        "export OPENWATCH_LOGGING_LEVEL"
+    )
+    assert lines[1].startswith(f"openwatch migrate: warning: {secrets}:2: OPENWATCH_NOT_A_KEY")
+    assert len(lines) == 3, r.stderr
+    assert lines[-1].startswith("openwatch migrate: connect postgres://ow:***@127.0.0.1:1/ow: ")

@@ -261,3 +261,69 @@ def test_unreadable_secrets_file(tmp_path: Path) -> None:
         f"openwatch check-config: config: {secrets}: permission denied reading the secrets file; "
         "run as root or the openwatch user"
     ]
+
+
+def test_scrub_replaces_a_short_password_only_as_a_whole_token() -> None:
+    dsn = "postgres://ow:y@h/db"
+    assert scrub('unexpected unfinished SQL query: "SELECT y": yes', dsn) == (
+        'unexpected unfinished SQL query: "SELECT ***": yes'
+    )
+    assert scrub("query", dsn) == "query"
+
+
+def test_scrub_masks_any_dsn_in_the_text_structurally() -> None:
+    text = "tried postgres://u:other-secret@h/db and host=h password='a b' and postgres://h/d?password=zz&x=1"
+    out = scrub(text, "postgres://ow:unrelated@h/db")
+    assert out == "tried postgres://u:***@h/db and host=h password=*** and postgres://h/d?password=***&x=1"
+
+
+@pytest.mark.parametrize(
+    ("dsn", "phrase"),
+    [
+        ("postgres://ow:p%26ss%20w0rd@db:port/ow", "the port is not a number from 1 to 65535"),
+        ("postgres://ow:p%26ss%20w0rd@db:0/ow", "the port is not a number from 1 to 65535"),
+        ("postgres://ow:p%26ss%20w0rd@db:70000/ow", "the port is not a number from 1 to 65535"),
+        ("postgres://ow:p%26ss%20w0rd%zz@db/ow", "the password has an invalid percent escape"),
+        ("postgres://ow:p%26ss%20w0rd@db/o%2", "the database name has an invalid percent escape"),
+        ("postgres://ow:p%26ss%20w0rd@db/o%00w", "forbidden percent escape %00"),
+        ("postgres://ow:p%26ss%20w0rd@[::1/ow", "no closing ']'"),
+        ("postgres://ow:p&ss/w0rd@db/ow", "percent-encode '/' as %2F"),
+        ("postgres://ow:p&ss@w0rd@db/ow", "more than one '@'"),
+        ("postgres://ow:p%26ss%20w0rd@db/ow?sslmode", "has no '='"),
+        ("postgres://ow:p%26ss%20w0rd@db/ow?port=x", "port query parameter"),
+        ("host=db port=54x password='p&ss w0rd'", "port is not a number"),
+        ("host=db password='p&ss w0rd", "unterminated quoted value"),
+        ("host=db p&ss w0rd", "a word without '='"),
+    ],
+)
+def test_dsn_problem_names_the_part_without_the_password(dsn: str, phrase: str) -> None:
+    problem = config.dsn_problem(dsn)
+    assert problem is not None and problem.startswith("database.dsn"), dsn
+    assert phrase in problem, problem
+    for piece in ("w0rd", "p&ss", "p%26ss"):
+        assert piece not in problem, problem
+
+
+def test_valid_dsn_forms_more() -> None:
+    for dsn in (
+        "postgres://ow@[::1]:5432,db2:5433/ow?sslmode=disable&port=5432,5433",
+        "postgresql://ow:p%25x@db/my%20db",
+        "postgres://ow:p&ss w0rd#'\"$x@h/db",  # libpq takes an unencoded password up to the first '@'
+        "host=db port='' dbname=ow",
+    ):
+        assert config.dsn_problem(dsn) is None, dsn
+
+
+def test_ignored_secrets_line_for_the_dsn_is_an_error_not_the_default(tmp_path: Path) -> None:
+    secrets = tmp_path / "s.env"
+    secrets.write_text(
+        "export OPENWATCH_DATABASE_DSN=postgres://ow:p%26ss@db/ow\nexport OPENWATCH_LOGGING_LEVEL=x\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path / "none.toml" if False else None, secrets, {})
+    assert len(err.value.problems) == 1
+    assert err.value.problems[0].startswith(f"{secrets}:1: this OPENWATCH_DATABASE_DSN line is ignored")
+    assert "p%26ss" not in err.value.problems[0]
+    # with the DSN set elsewhere, the ignored lines are warnings naming file:line
+    cfg = load(None, secrets, {"OPENWATCH_DATABASE_DSN": "postgres://ow@db/ow"})
+    assert [w.split(": ", 1)[0] for w in cfg.warnings] == [f"{secrets}:1", f"{secrets}:2"]

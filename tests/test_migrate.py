@@ -361,3 +361,50 @@ def test_timeout_cancels_running_statement(fresh_db: Database, tmp_path: Path) -
     assert q(fresh_db, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'") == [
         (0,)
     ]
+
+
+def test_invalid_index_is_named_and_blocks_recording(fresh_db: Database, tmp_path: Path) -> None:
+    """A failed CREATE UNIQUE INDEX CONCURRENTLY leaves an INVALID index: the advice names it with the
+    DROP to run, and a rerun whose IF NOT EXISTS skips it refuses to record the version until it is gone."""
+    files = {
+        "0001_t.sql": "-- +goose Up\nCREATE TABLE t (a int);\nINSERT INTO t VALUES (1), (1);\n",
+        "0002_u.sql": (
+            "-- +goose NO TRANSACTION\n-- +goose Up\n"
+            "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_a ON t (a);\n"
+        ),
+    }
+    d = goose_dir(tmp_path, files)
+    r = migrate(fresh_db, "migrate", "--dir", str(d))
+    assert r.returncode == 1
+    err = r.stderr.splitlines()
+    assert err[-2].startswith("openwatch migrate: up: 0002_u.sql: could not create unique index"), err
+    assert "INVALID index(es) public.t_a" in err[-1] and "DROP INDEX CONCURRENTLY public.t_a;" in err[-1]
+    assert versions(fresh_db) == [(0, True), (1, True)]
+
+    q(fresh_db, "DELETE FROM t WHERE ctid = (SELECT max(ctid) FROM t)")  # the data is fixed, the index not
+    again = migrate(fresh_db, "migrate", "--dir", str(d))
+    assert again.returncode == 1
+    line = again.stderr.splitlines()[-1]
+    assert line.startswith("openwatch migrate: refusing to record version 2 (0002_u.sql"), line
+    assert "DROP INDEX CONCURRENTLY public.t_a;" in line
+    assert len([x for x in again.stderr.splitlines() if not x.startswith("OK ")]) == 1, again.stderr
+    assert versions(fresh_db) == [(0, True), (1, True)]
+
+    q(fresh_db, "DROP INDEX CONCURRENTLY public.t_a")
+    fixed = migrate(fresh_db, "migrate", "--dir", str(d))
+    assert fixed.returncode == 0, fixed.stderr
+    assert versions(fresh_db) == [(0, True), (1, True), (2, True)]
+    assert q(fresh_db, "SELECT count(*) FROM pg_index WHERE NOT indisvalid") == [(0,)]
+
+
+def test_envsub_failure_is_one_line_with_the_source_line(fresh_db: Database, tmp_path: Path) -> None:
+    d = goose_dir(
+        tmp_path,
+        {"0001_e.sql": "-- +goose ENVSUB ON\n-- +goose Up\nSELECT '${OW_TEST_UNSET_VAR?needed}';\n"},
+    )
+    r = migrate(fresh_db, "migrate", "--dir", str(d))
+    assert r.returncode == 1
+    assert r.stderr == (
+        "openwatch migrate: 0001_e.sql:3: variable substitution failed: $OW_TEST_UNSET_VAR: needed: "
+        "(line: SELECT '${OW_TEST_UNSET_VAR?needed}';)\n"
+    )

@@ -116,6 +116,35 @@ def _pg_message(exc: BaseException) -> str:
     return _one_line(str(exc)) or type(exc).__name__
 
 
+def _is_lost(conn: psycopg.Connection[Any]) -> bool:
+    """The session is gone (server stopped or crashed, backend terminated, network cut)."""
+    return bool(conn.closed or conn.broken)
+
+
+def _lost(dsn: str, doing: str, exc: BaseException) -> str:
+    return f"the connection to {mask_dsn(dsn)} was lost while {doing}: {_pg_message(exc)}"
+
+
+def _drop_advice(names: list[str]) -> str:
+    drops = " ".join(f"DROP INDEX CONCURRENTLY {n};" for n in names)
+    return (
+        f"PostgreSQL left INVALID index(es) {', '.join(names)} (an interrupted CREATE INDEX CONCURRENTLY, "
+        f"which IF NOT EXISTS would skip rather than rebuild): run {drops} and then"
+    )
+
+
+def _invalid_indexes_after(conn: psycopg.Connection[Any], dsn: str) -> list[str] | None:
+    """The current schema's INVALID indexes after a failure; on a fresh session when ours is gone.
+    None when they cannot be read (the server is unreachable)."""
+    try:
+        if not _is_lost(conn):
+            return store.invalid_indexes(conn)
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=3, application_name=APP_NAME) as fresh:
+            return store.invalid_indexes(fresh)
+    except Exception:  # best effort: the advice then says how to look for them
+        return None
+
+
 def _connect(dsn: str, deadline: _Deadline, *, read_only: bool) -> psycopg.Connection[Any]:
     try:
         conn = psycopg.connect(
@@ -132,6 +161,17 @@ def _connect(dsn: str, deadline: _Deadline, *, read_only: bool) -> psycopg.Conne
     return conn
 
 
+def _parse_error_line(exc: sqlparse.ParseError) -> str:
+    """``file:line: message`` on one line. goose's message may carry the source line after a newline
+    (ENVSUB failures: ``variable substitution failed: ...:\n<line>``); it is folded in as ``(line: ...)``.
+    """
+    head, newline, rest = exc.goose_message.partition("\n")
+    message = head
+    if newline and (text := _one_line(rest)):
+        message = f"{head.rstrip()} (line: {text})"
+    return f"{exc.filename}:{exc.line}: {message}"
+
+
 def parse_all(mset: MigrationSet) -> dict[int, sqlparse.ParsedSQL]:
     """Every file, both directions; the first error raises MigrateError as ``file:line: message``."""
     out: dict[int, sqlparse.ParsedSQL] = {}
@@ -141,7 +181,7 @@ def parse_all(mset: MigrationSet) -> dict[int, sqlparse.ParsedSQL]:
             up = sqlparse.parse(text, "up", filename=mf.name)
             sqlparse.parse(text, "down", filename=mf.name)
         except sqlparse.ParseError as exc:
-            raise MigrateError(str(exc)) from None
+            raise MigrateError(_parse_error_line(exc)) from None
         except (OSError, SourceError) as exc:
             raise MigrateError(f"{mf.name}: {exc}") from None
         out[mf.version] = up
@@ -232,6 +272,10 @@ def _apply(
             except psycopg.Error as exc:
                 if dog.fired.is_set():
                     raise MigrateError(f"timed out after {_seconds(timeout)} {phase}") from None
+                if _is_lost(conn):
+                    raise MigrateError(
+                        f"{_lost(dsn, phase, exc)}; rerun openwatch migrate once the server is back"
+                    ) from None
                 raise MigrateError(f"{phase}: {_pg_message(exc)}") from None
     finally:
         if locked:
@@ -297,6 +341,7 @@ def _apply_one(
     started = time.perf_counter()
     done = 0
     total = len(parsed.statements)
+    committing = False
 
     def check() -> None:
         if deadline.expired() or dog.fired.is_set():
@@ -311,37 +356,104 @@ def _apply_one(
                     done += 1
                 check()
                 store.record(conn, mf.version, mf.name, mf.sha256)
+                committing = True  # leaving the block commits
         else:
             for stmt in parsed.statements:
                 check()
                 conn.execute(stmt)
                 done += 1
             check()
+            invalid = store.invalid_indexes(conn)
+            if invalid:
+                # IF NOT EXISTS skipped an index an earlier interrupted run left INVALID: recording the
+                # version would claim a schema that is not there
+                raise _Abort(
+                    scrub(
+                        f"refusing to record version {mf.version} ({mf.name}, a NO TRANSACTION migration) "
+                        f"while INVALID index(es) exist; its statements ran and stay applied, and the "
+                        f"database is at version {current}; {_drop_advice(invalid)} rerun openwatch migrate",
+                        dsn,
+                    )
+                )
             with conn.transaction():
                 store.record(conn, mf.version, mf.name, mf.sha256)
     except psycopg.Error as exc:
-        timed_out = dog.fired.is_set() or deadline.expired()
-        if timed_out:
-            head = (
-                f"timed out after {_seconds(deadline.seconds)} applying {mf.name}: the running statement was "
-                f"cancelled"
+        raise _Abort(
+            *(
+                scrub(line, dsn)
+                for line in _failure_lines(
+                    conn, mf, parsed, deadline, dog, dsn, current, done, committing, exc
+                )
             )
-            if parsed.use_tx:
-                lines = [f"{head} and {mf.name} rolled back; the database is at version {current}"]
-            else:
-                lines = [f"{head}; the database is at version {current}"]
-        else:
-            lines = [f"up: {mf.name}: {_pg_message(exc)}"]
-        if not parsed.use_tx:
-            lines.append(
-                f"{mf.name} is a NO TRANSACTION migration: its first {done} of {total} statement(s) ran "
-                f"before the failure and stay applied, and version {mf.version} was not recorded; fix the "
-                f"cause, then rerun openwatch migrate, which runs {mf.name} again from its first statement "
-                "(its statements must be idempotent, e.g. IF NOT EXISTS)"
-            )
-        raise _Abort(*(scrub(line, dsn) for line in lines)) from None
+        ) from None
     kind = "OK  " if total else "EMPTY"  # goose: "OK   name", "EMPTY name"
     print(f"{kind} {mf.name} ({_duration(time.perf_counter() - started)})", file=err, flush=True)
+
+
+def _failure_lines(
+    conn: psycopg.Connection[Any],
+    mf: MigrationFile,
+    parsed: sqlparse.ParsedSQL,
+    deadline: _Deadline,
+    dog: _Watchdog,
+    dsn: str,
+    current: int,
+    done: int,
+    committing: bool,
+    exc: psycopg.Error,
+) -> list[str]:
+    """What to tell the operator after ``mf`` failed: the cause, the database's version, what to do."""
+    total = len(parsed.statements)
+    timed_out = dog.fired.is_set() or deadline.expired()
+    lost = not timed_out and _is_lost(conn)
+    invalid: list[str] | None = [] if parsed.use_tx else _invalid_indexes_after(conn, dsn)
+    if invalid:
+        drop = f"; {_drop_advice(invalid)}"
+    elif invalid is None and "CONCURRENTLY" in " ".join(parsed.statements).upper():
+        drop = (
+            "; it may have left an INVALID index (list them with SELECT indexrelid::regclass FROM pg_index "
+            "WHERE NOT indisvalid;): run DROP INDEX CONCURRENTLY <name>; for each and then"
+        )
+    else:
+        drop = "; then"
+    if lost:
+        if parsed.use_tx:
+            state = f"the database is at version {current} ({mf.name} rolled back)"
+            if committing:
+                state = (
+                    f"the database is at version {current} ({mf.name} rolled back), or at version "
+                    f"{mf.version} if the server received the commit before the connection dropped"
+                )
+            return [
+                f"{_lost(dsn, f'applying {mf.name}', exc)}; {state}; rerun openwatch migrate once the server "
+                "is back"
+            ]
+        return [
+            f"{_lost(dsn, f'applying {mf.name}', exc)}; the database is at version {current}: {mf.name} is a "
+            f"NO TRANSACTION migration, its first {done} of {total} statement(s) ran before the failure (the "
+            f"one in flight may have completed too) and stay applied, and version {mf.version} was not "
+            f"recorded{drop} rerun openwatch migrate once the server is back (it runs {mf.name} again from "
+            "its first statement, so its statements must be idempotent, e.g. IF NOT EXISTS)"
+        ]
+    if timed_out:
+        head = (
+            f"timed out after {_seconds(deadline.seconds)} applying {mf.name}: the running statement was "
+            f"cancelled"
+        )
+        if parsed.use_tx:
+            lines = [f"{head} and {mf.name} rolled back; the database is at version {current}"]
+        else:
+            lines = [f"{head}; the database is at version {current}"]
+    else:
+        lines = [f"up: {mf.name}: {_pg_message(exc)}"]
+    if not parsed.use_tx:
+        lines.append(
+            f"{mf.name} is a NO TRANSACTION migration: its first {done} of {total} statement(s) ran "
+            f"before the failure and stay applied, and version {mf.version} was not recorded; fix the "
+            f"cause{drop} rerun openwatch migrate, which runs {mf.name} again from its first statement "
+            "(its statements must be idempotent, e.g. IF NOT EXISTS)"
+        )
+    return lines
 
 
 # --------------------------------------------------------------------------------------------------

@@ -55,6 +55,15 @@ UPSERT_CHECKSUM = (
 )
 
 
+# Indexes PostgreSQL marked INVALID in the current schema: what an interrupted CREATE INDEX CONCURRENTLY
+# (or REINDEX CONCURRENTLY) leaves behind. IF NOT EXISTS then skips them, so they are never rebuilt.
+INVALID_INDEXES = (
+    "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_index i "
+    "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE NOT i.indisvalid AND n.nspname = current_schema() ORDER BY 1"
+)
+
+
 @dataclass(frozen=True)
 class Applied:
     """A version's newest row (by id): applied or rolled back, and when."""
@@ -114,3 +123,8 @@ def checksums(conn: psycopg.Connection[Any]) -> dict[int, str]:
         return {}
     rows = conn.execute(f"SELECT version_id, sha256 FROM {CHECKSUM_TABLE}").fetchall()
     return {int(v): str(s) for v, s in rows}
+
+
+def invalid_indexes(conn: psycopg.Connection[Any]) -> list[str]:
+    """Schema-qualified, quoted names of the INVALID indexes in the current schema (read-only)."""
+    return [str(r[0]) for r in conn.execute(INVALID_INDEXES).fetchall()]
