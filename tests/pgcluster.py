@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
@@ -48,6 +49,26 @@ def openwatch_env(dsn: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENWATCH_")}
     env["OPENWATCH_DATABASE_DSN"] = dsn
     return env
+
+
+def migrate(dsn: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`openwatch migrate ARGS` against dsn, waited for."""
+    return subprocess.run(
+        openwatch_cmd("migrate", *args),
+        env=openwatch_env(dsn),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def query(admin_dsn: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of one literal test statement (none for a statement without a result)."""
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
+        cur = conn.execute(sql)  # type: ignore[arg-type]  # literal test SQL
+        return cur.fetchall() if cur.description else []
 
 
 def pg_bindir() -> Path:

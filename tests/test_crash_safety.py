@@ -28,14 +28,13 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
 from openwatch.migrations import source, sqlparse, store
 from tests.conftest import ROOT, Database, drop_database, make_database
-from tests.pgcluster import openwatch_cmd, openwatch_env, schema_snapshot, wait_for_backends
+from tests.pgcluster import migrate, openwatch_cmd, openwatch_env, query, schema_snapshot, wait_for_backends
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
@@ -62,24 +61,6 @@ def kill_group(proc: subprocess.Popen[str]) -> None:
     with contextlib.suppress(ProcessLookupError):  # it may have finished already
         os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
-
-
-def migrate(dsn: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        openwatch_cmd("migrate", *args),
-        env=openwatch_env(dsn),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def query(admin_dsn: str, sql: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        cur = conn.execute(sql)  # type: ignore[arg-type]  # literal test SQL
-        return cur.fetchall() if cur.description else []
 
 
 def version_rows(db: Database) -> list[tuple[int, bool]] | None:

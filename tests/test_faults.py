@@ -11,7 +11,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import psycopg
@@ -22,8 +21,10 @@ from tests.pgcluster import (
     Cluster,
     free_port,
     invalid_indexes,
+    migrate,
     openwatch_cmd,
     openwatch_env,
+    query,
     throwaway_cluster,
 )
 
@@ -48,18 +49,6 @@ def goose_dir(tmp_path: Path, files: dict[str, str]) -> Path:
     return d
 
 
-def migrate(dsn: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        openwatch_cmd("migrate", *args),
-        env=openwatch_env(dsn),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def spawn(dsn: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         openwatch_cmd("migrate", *args),
@@ -69,12 +58,6 @@ def spawn(dsn: str, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def query(admin_dsn: str, sql: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
-        cur = conn.execute(sql)  # type: ignore[arg-type]  # literal test SQL
-        return cur.fetchall() if cur.description else []
 
 
 def masked(dsn: str) -> str:

@@ -13,37 +13,18 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
 from openwatch.migrations import source
 from tests.conftest import ROOT, TEST_ROLE, Database, drop_database, host_port, make_database
-from tests.pgcluster import openwatch_cmd, openwatch_env, schema_snapshot
+from tests.pgcluster import migrate, openwatch_cmd, openwatch_env, query, schema_snapshot
 
 pytestmark = [pytest.mark.pg]
 
 LOCK_ID = 4097083626
 RACERS = 8
-
-
-def query(admin_dsn: str, sql: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        cur = conn.execute(sql)  # type: ignore[arg-type]  # literal test SQL
-        return cur.fetchall() if cur.description else []
-
-
-def migrate(dsn: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        openwatch_cmd("migrate", *args),
-        env=openwatch_env(dsn),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def advisory_holders(db: Database) -> int:
