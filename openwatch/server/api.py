@@ -135,16 +135,14 @@ class Api:
 
     def create_host(self, req: Request) -> Reply:
         hostname, address, port = validate_host(req.body)
+        # Without a port the column default (22, declared by the schema) applies.
+        args: tuple[object, ...]
         if port is None:
-            sql, args = (
-                f"INSERT INTO hosts (hostname, address) VALUES (%s, %s) RETURNING {_HOST_COLUMNS}",
-                (hostname, address),
-            )
+            sql = f"INSERT INTO hosts (hostname, address) VALUES (%s, %s) RETURNING {_HOST_COLUMNS}"
+            args = (hostname, address)
         else:
-            sql, args = (
-                f"INSERT INTO hosts (hostname, address, port) VALUES (%s, %s, %s) RETURNING {_HOST_COLUMNS}",
-                (hostname, address, port),
-            )
+            sql = f"INSERT INTO hosts (hostname, address, port) VALUES (%s, %s, %s) RETURNING {_HOST_COLUMNS}"
+            args = (hostname, address, port)
 
         def work(conn: psycopg.Connection) -> Any:
             return conn.execute(sql, args).fetchone()
