@@ -215,3 +215,18 @@ def tree_digest(root: Path, paths: list[str]) -> dict[str, tuple[int, int, int, 
 def host_psql(dsn: str, sql: str) -> str:
     """The guide's psql query, run with the host's psql on the operator's DSN, as written."""
     return run(["psql", dsn, "-c", sql], env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}).stdout
+
+
+def dangling_symlinks(root: Path) -> list[str]:
+    """Symlinks under /etc and /usr whose target does not exist inside the root."""
+    bad = []
+    for top in ("etc", "usr"):
+        for dirpath, dirnames, filenames in os.walk(root / top):
+            for name in dirnames + filenames:
+                p = Path(dirpath) / name
+                if p.is_symlink():
+                    target = os.readlink(p)
+                    resolved = root / target.lstrip("/") if target.startswith("/") else p.parent / target
+                    if not os.path.lexists(resolved) and "openwatch" in str(p) + target:
+                        bad.append(f"{p.relative_to(root)} -> {target}")
+    return bad

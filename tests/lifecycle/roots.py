@@ -24,10 +24,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CACHE = Path(os.environ.get("OPENWATCH_TEST_CACHE", "/var/cache/openwatch-tests"))
-WORK = Path(os.environ.get("OPENWATCH_TEST_WORK", "/var/tmp/openwatch-lifecycle"))
+CACHE = Path(os.environ.get("OW_LIFECYCLE_CACHE", "/var/cache/openwatch-tests"))
+WORK = Path(os.environ.get("OW_LIFECYCLE_WORK", "/var/tmp/openwatch-lifecycle"))
 SUITE = "bookworm"
-MIRROR = os.environ.get("OPENWATCH_TEST_MIRROR", "http://deb.debian.org/debian")
+MIRROR = os.environ.get("OW_LIFECYCLE_MIRROR", "http://deb.debian.org/debian")
 # What every chroot scenario needs beyond minbase: the package's runtime dependencies come on top.
 MIN_PACKAGES: tuple[str, ...] = ("openssl", "ca-certificates")
 CLEAN_ENV = {
@@ -144,10 +144,12 @@ def ensure_base(spec: BaseSpec, *, prepare: Sequence[str] = ()) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=f".{spec.key}.", dir=CACHE))
         try:
             root = staging / "root"
-            cmd = ["debootstrap", f"--variant={spec.variant}", f"--cache-dir={CACHE / 'debs'}"]
+            # one download cache per base: debootstraps running in parallel must not share one
+            debs = CACHE / "debs" / spec.name
+            debs.mkdir(parents=True, exist_ok=True)
+            cmd = ["debootstrap", f"--variant={spec.variant}", f"--cache-dir={debs}"]
             if spec.packages:
                 cmd.append("--include=" + ",".join(sorted(set(spec.packages))))
-            (CACHE / "debs").mkdir(exist_ok=True)
             started = time.monotonic()
             run([*cmd, spec.suite, root, spec.mirror], timeout=1800)
             if prepare:
@@ -248,7 +250,9 @@ def fresh_root(base: Path, name: str) -> Iterator[Root]:
     """A copy-on-write copy of ``base`` (overlayfs) with /proc and /dev/pts mounted; everything is
     unmounted and deleted afterwards, even when the test fails."""
     WORK.mkdir(parents=True, exist_ok=True)
+    sweep_abandoned()
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=WORK))
+    (workdir / "owner.pid").write_text(str(os.getpid()))
     root = Root(path=workdir / "root", workdir=workdir)
     try:
         for d in ("upper", "ovl"):
@@ -278,6 +282,26 @@ def fresh_root(base: Path, name: str) -> Iterator[Root]:
         left = mounts_under(workdir)
         assert not left, f"mounts left under {workdir}: {left}"
         shutil.rmtree(workdir)
+
+
+def sweep_abandoned() -> list[Path]:
+    """Work directories of sessions that died (killed mid-test, no teardown): their processes are killed,
+    their mounts undone (innermost first) and the directories removed. Live sessions' are left alone."""
+    swept = []
+    for workdir in WORK.glob("*.*"):
+        try:
+            owner = int((workdir / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        if Path(f"/proc/{owner}").exists():
+            continue
+        kill_processes_in(workdir / "root")
+        for point in sorted(mounts_under(workdir), key=len, reverse=True):
+            run(["umount", "--lazy", point], check=False)
+        if not mounts_under(workdir):
+            run(["rm", "-rf", "--one-file-system", workdir], check=False)
+            swept.append(workdir)
+    return swept
 
 
 def kill_processes_in(root: Path) -> list[int]:

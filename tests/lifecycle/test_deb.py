@@ -3,7 +3,6 @@ with an upgrade, reinstall, remove, purge and reinstall, each followed by the op
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -116,7 +115,7 @@ def test_apt_repo_upgrade_reinstall_remove_purge(
         assert checks.sha256(r.file(m.by_id["tls_cert"].path)) == cert
         assert r.file(state_file).read_text() == ops.STATE_TEXT, "remove deleted the service's state"
         assert ops.schema_version(dsn) == newer.head
-        assert not _dangling_symlinks(r.path), _dangling_symlinks(r.path)
+        assert not checks.dangling_symlinks(r.path), checks.dangling_symlinks(r.path)
         assert checks.passwd(r, m.account.user) is not None
 
         # a later install finds the kept state
@@ -131,24 +130,9 @@ def test_apt_repo_upgrade_reinstall_remove_purge(
         for p in m.purge_paths():
             assert not r.file(p).exists(), f"{p} survived purge"
         assert checks.passwd(r, m.account.user) is not None
-        assert not _dangling_symlinks(r.path)
+        assert not checks.dangling_symlinks(r.path)
 
         # and after a purge the package installs as new: a fresh certificate, the shipped defaults.
         r.chroot("apt-get", "install", "-y", "openwatch")
         assert checks.check_installed(r, m, "deb", newer.version, r.path) != cert
         assert ops.OPERATOR_MARK not in r.file(conf).read_text()
-
-
-def _dangling_symlinks(root: Path) -> list[str]:
-    """Symlinks under /etc and /usr whose target does not exist inside the root."""
-    bad = []
-    for top in ("etc", "usr"):
-        for dirpath, dirnames, filenames in os.walk(root / top):
-            for name in dirnames + filenames:
-                p = Path(dirpath) / name
-                if p.is_symlink():
-                    target = os.readlink(p)
-                    resolved = root / target.lstrip("/") if target.startswith("/") else p.parent / target
-                    if not os.path.lexists(resolved) and "openwatch" in str(p) + target:
-                        bad.append(f"{p.relative_to(root)} -> {target}")
-    return bad

@@ -44,6 +44,7 @@ def _erase_checks(r: Root, conf_text: str, secrets_text: str, cert: str, state_f
     assert r.file(m.by_id["tls_key"].path).exists()
     assert r.file(state_file).read_text() == ops.STATE_TEXT, "the erase deleted the service's state"
     assert checks.passwd(r, m.account.user) is not None
+    assert not checks.dangling_symlinks(r.path), checks.dangling_symlinks(r.path)
 
 
 def test_rpm_install_upgrade_erase_in_root(

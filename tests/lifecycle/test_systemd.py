@@ -72,7 +72,12 @@ def _container_version(c: Container) -> int | None:
     exists = c.run("psql", DSN, "-Atc", "SELECT to_regclass('goose_db_version') IS NOT NULL").stdout.strip()
     if exists != "t":
         return None
-    out = c.run("psql", DSN, "-Atc", ops.GUIDE_MAX_QUERY).stdout.strip()
+    # the guide's two queries, as written: the newest row is applied and is the maximum
+    table = c.run("psql", DSN, "-c", ops.GUIDE_VERSION_QUERY).stdout
+    top = table.splitlines()[2].split("|")
+    assert top[1].strip() == "t", table
+    out = c.run("psql", DSN, "-c", ops.GUIDE_MAX_QUERY).stdout.splitlines()[2].strip()
+    assert int(out) == int(top[0]), (out, table)
     return int(out)
 
 
@@ -124,6 +129,7 @@ def _stop(c: Container, within: float = 15) -> None:
             pid = shown["MainPID"]
             sig = c.run("grep", "-E", "^(Sig|Shd)", f"/proc/{pid}/status", check=False).stdout
             journal = c.journal(UNIT)[-3000:]
+            print(f"--- not stopped: {shown}\n{procs}\n{sig}\n{journal}")
             raise AssertionError(f"not stopped within {within} s: {shown}\n{procs}\n{sig}\n{journal}")
         time.sleep(0.1)
     assert shown["Result"] == "success", (shown, c.journal(UNIT)[-3000:])
@@ -226,7 +232,9 @@ def test_upgrade_sequence_with_the_service_running(systemd_base: Path, current: 
         # remove with the service running: stopped and disabled, nothing of the unit left behind
         c.run("apt-get", "remove", "-y", "openwatch")
         shown = c.show(UNIT, "ActiveState", "Result", "LoadState")
-        assert shown["ActiveState"] == "inactive" and shown["Result"] == "success", (shown, c.journal(UNIT))
+        if shown["Result"] != "success":
+            print(f"--- remove did not stop the service cleanly: {shown}\n{c.journal(UNIT)}")
+        assert shown["ActiveState"] == "inactive" and shown["Result"] == "success", shown
         wants = c.file("/etc/systemd/system/multi-user.target.wants/openwatch.service")
         assert not wants.is_symlink(), "remove left the enable symlink dangling"
         assert c.run("pgrep", "-f", "/usr/bin/openwatch", check=False).returncode == 1
