@@ -7,7 +7,7 @@
     nox -s lock [-- --check]      append new migrations to migrations/migrations.lock (or only check)
     nox -s repro                  build the committed tree twice from fresh clones and compare
     nox -s tests -- -m packages   pytest with every test dependency
-    nox -s lint                   ruff check + ruff format --check
+    nox -s lint                   ruff check + ruff format --check + mypy
 
 Every session uses the venv backend on the interpreter running nox (3.11, built with --enable-shared)
 and installs its own pinned dependencies from packaging/requirements/.
@@ -121,7 +121,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check + ruff format --check."""
-    _install(session, "lint")
+    """ruff check + ruff format --check + mypy (configured in pyproject.toml).
+
+    mypy reads the pinned runtime dependencies (psycopg, jinja2, python-debian, ...), so the session
+    installs them too: the types checked are those of the versions that ship.
+    """
+    _install(session, "lint", "freeze", "release", "inspect")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("mypy", "openwatch", "packaging/owrelease")

@@ -122,8 +122,9 @@ class Handler(BaseHTTPRequestHandler):
     timeout = IDLE_TIMEOUT
 
     def handle(self) -> None:
+        conn: ssl.SSLSocket = self.connection  # Server.get_request wrapped it, handshake deferred
         try:
-            self.connection.do_handshake()  # type: ignore[attr-defined]
+            conn.do_handshake()
         except (OSError, ValueError) as exc:
             self.server.log.debug("tls handshake failed", remote=self.client_address[0], reason=str(exc))
             return

@@ -61,10 +61,11 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["BuildRoot", "BuildRootError", "dedupe_openssl", "ensure", "ensure_pristine", "usable"]
 
@@ -322,7 +323,7 @@ def _copy_tree(src: Path, dst: Path) -> None:
     subprocess.run(["cp", "-a", "--", str(src), str(dst)], check=True)
 
 
-def _step(name: str, fn, *args, stamps: Path | None = None, **kwargs):  # type: ignore[no-untyped-def]
+def _step(name: str, fn: Callable[..., Any], *args: Any, stamps: Path | None = None, **kwargs: Any) -> Any:
     """Run one named step; with ``stamps``, a step that finished before is not run again (resume)."""
     stamp = stamps / (".done-" + "".join(c if c.isalnum() else "-" for c in name)) if stamps else None
     if stamp is not None and stamp.is_file():

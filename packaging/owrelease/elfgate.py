@@ -173,8 +173,8 @@ def parse_elf(data: bytes, label: str) -> ElfNeeds:
             count = min(ds_size // ent, vs_size // 2)
             for i in range(1, count):
                 (vidx,) = struct.unpack_from(e + "H", data, vs_off + 2 * i)
-                vname = index_to_name.get(vidx & 0x7FFF)
-                if vname is None or _glibc_version(vname) is None:
+                needed = index_to_name.get(vidx & 0x7FFF)
+                if needed is None or _glibc_version(needed) is None:
                     continue
                 base = ds_off + i * ent
                 if is64:
@@ -184,7 +184,7 @@ def parse_elf(data: bytes, label: str) -> ElfNeeds:
                     shndx = struct.unpack_from(e + "H", data, base + 14)[0]
                 if shndx != 0:
                     continue  # defined here, not needed from glibc
-                result.symbols.setdefault(vname, []).append(_cstr(dynstr, st_name))
+                result.symbols.setdefault(needed, []).append(_cstr(dynstr, st_name))
         result.needs.sort()
         return result
     except (struct.error, IndexError) as exc:

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -134,7 +134,7 @@ class Builder(Protocol):
 
 
 class ArgvFactory(Protocol):
-    def __call__(self, src: Path, work: Path, dist: Path) -> list[str]: ...
+    def __call__(self, src: Path, work: Path, dist: Path, /) -> list[str]: ...
 
 
 @dataclass
@@ -311,7 +311,7 @@ def cache_key(src: Path, builder_identity: str, argv: Sequence[str]) -> str:
 def _glibc(binary: Path, max_allowed: str) -> tuple[str, str]:
     """(measured floor, note). The gate raises when the bundle needs more than ``max_allowed``."""
     try:
-        from owrelease import elfgate  # type: ignore[attr-defined]
+        from owrelease import elfgate
     except ImportError:
         host = os.confstr("CS_GNU_LIBC_VERSION") or "glibc 0"
         floor = host.split()[-1]
@@ -321,7 +321,7 @@ def _glibc(binary: Path, max_allowed: str) -> tuple[str, str]:
 
 
 def gate(binary: Path, max_allowed: str) -> None:
-    from owrelease import elfgate  # type: ignore[attr-defined]
+    from owrelease import elfgate
 
     elfgate.check(binary, max_allowed)
 
@@ -332,7 +332,7 @@ def freeze(
     src: Path = ROOT,
     cache: Path | None = None,
     glibc_max: str | None = None,
-    log: object = print,
+    log: Callable[[str], object] = print,
     stamp: tuple[str, str, int] | None = None,
 ) -> FrozenBinary:
     """Freeze (or reuse) the binary. ``glibc_max``: when given, elfgate.check enforces it.
@@ -353,7 +353,7 @@ def freeze(
     meta = final / f"{NAME}.json"
     if binary.is_file() and meta.is_file():
         data = json.loads(meta.read_text(encoding="utf-8"))
-        log(f"freeze: reusing build/freeze/{key}/{NAME} (nothing changed)")  # type: ignore[operator]
+        log(f"freeze: reusing build/freeze/{key}/{NAME} (nothing changed)")
         return FrozenBinary(path=binary, cached=True, **{k: v for k, v in data.items() if k != "path"})
 
     cache.mkdir(parents=True, exist_ok=True)
@@ -370,7 +370,7 @@ def freeze(
             gate(out, glibc_max)
         floor, note = _glibc(out, glibc_max or "")
         if note:
-            log(f"freeze: {note}")  # type: ignore[operator]
+            log(f"freeze: {note}")
         data = out.read_bytes()
         result = FrozenBinary(
             path=binary,
@@ -392,9 +392,7 @@ def freeze(
         except OSError:
             if not binary.is_file():  # a concurrent build of the same key won the rename: use it
                 raise
-        log(  # type: ignore[operator]
-            f"freeze: built {NAME} ({result.size / 1e6:.1f} MB, glibc >= {floor}, {builder.name}) key {key}"
-        )
+        log(f"freeze: built {NAME} ({result.size / 1e6:.1f} MB, glibc >= {floor}, {builder.name}) key {key}")
         return result
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

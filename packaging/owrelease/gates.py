@@ -65,10 +65,10 @@ class GateResult:
 
 
 def _run(
-    argv: Sequence[str], extra_env: dict[str, str] | None = None, **kwargs: object
+    argv: Sequence[str], extra_env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LC_ALL": "C.UTF-8", "SYSTEMD_COLORS": "0", "NO_COLOR": "1", **(extra_env or {})}
-    return subprocess.run(list(argv), capture_output=True, text=True, check=False, env=env, **kwargs)  # type: ignore[call-overload, no-any-return]
+    return subprocess.run(list(argv), capture_output=True, text=True, check=False, env=env, cwd=cwd)
 
 
 def _tool(name: str) -> str | None:

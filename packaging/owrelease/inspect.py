@@ -379,6 +379,14 @@ def _tar_path(name: str) -> str:
     return "/" + stripped.rstrip("/") if stripped not in ("", ".") else "/"
 
 
+def _control_text(path: Path, deb: debfile.DebFile, name: str) -> str:
+    """The text of control member ``name`` (a regular file: python-debian gives None otherwise)."""
+    text = deb.control.get_content(name, encoding="utf-8")
+    if text is None:
+        raise InspectError(f"{path.name}: control member {name} is not a regular file")
+    return text
+
+
 def read_deb(path: Path) -> PackageView:
     """Read a ``.deb`` with python-debian: control, conffiles, scripts, data.tar, postinst fixes."""
     try:
@@ -413,14 +421,14 @@ def read_deb(path: Path) -> PackageView:
 
         for script in _DEB_SCRIPTS:
             if deb.control.has_file(script):
-                view.scripts[script] = deb.control.get_content(script, encoding="utf-8")
+                view.scripts[script] = _control_text(path, deb, script)
         conffiles: set[str] = set()
         if deb.control.has_file("conffiles"):
-            text = deb.control.get_content("conffiles", encoding="utf-8")
+            text = _control_text(path, deb, "conffiles")
             conffiles = {line.split()[-1] for line in text.splitlines() if line.strip()}
         md5sums: dict[str, str] = {}
         if deb.control.has_file("md5sums"):
-            for line in deb.control.get_content("md5sums", encoding="utf-8").splitlines():
+            for line in _control_text(path, deb, "md5sums").splitlines():
                 if line.strip():
                     digest, name = line.split(None, 1)
                     md5sums["/" + name.strip()] = digest

@@ -24,7 +24,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -250,7 +250,7 @@ def _locked(project: Path) -> list[Migration]:
 
 
 def compare_migrations(
-    reference: Sequence[Migration], sources: dict[str, Sequence[Migration]]
+    reference: Sequence[Migration], sources: Mapping[str, Sequence[Migration]]
 ) -> tuple[list[tuple[int, str, str, str]], list[str]]:
     """Rows (version, file, sha256 prefix, status) and failure lines; ``reference`` is the tree."""
     ref = {m.name: m for m in reference}
