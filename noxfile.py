@@ -15,6 +15,7 @@ and installs its own pinned dependencies from packaging/requirements/.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -30,13 +31,25 @@ TOOLKIT_ENV = {"PYTHONPATH": str(HERE / "packaging"), "OPENWATCH_PROJECT": str(H
 SQUAWK = "squawk-cli==2.70.0"
 
 nox.options.default_venv_backend = "venv"
+nox.options.reuse_venv = "yes"
 nox.options.sessions = ["lint", "tests"]
 nox.options.error_on_missing_interpreters = True
 
 
 def _install(session: nox.Session, *names: str) -> None:
-    for name in names:
-        session.install("-r", str(REQ / f"{name}.txt"))
+    """Install pinned requirement files, unless this (reused) venv already holds exactly these pins.
+
+    Venvs are reused (below): re-creating them was most of a no-change rebuild's time.
+    """
+    files = [REQ / f"{name}.txt" for name in names]
+    digest = hashlib.sha256(b"\0".join(f.read_bytes() for f in files)).hexdigest()
+    stamp = Path(session.virtualenv.location) / ".owrelease-pins"
+    if stamp.is_file() and stamp.read_text() == digest:
+        session.log(f"requirements unchanged ({', '.join(names)}): venv reused")
+        return
+    for f in files:
+        session.install("-r", str(f))
+    stamp.write_text(digest)
 
 
 def _require(session: nox.Session, tool: str) -> None:
