@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from openwatch import buildinfo, config
+from openwatch import buildinfo, config, tlsdefaults
 from openwatch.migrations import source
 
 DEFAULT_TIMEOUT = 60.0
@@ -134,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("openwatch: error: a subcommand is required (serve, migrate, check-config)", file=sys.stderr)
         return 2
     prog = _prog(args)
+    tlsdefaults.apply()  # before any TLS: the bundled OpenSSL must find the host's CAs
     try:
         return int(args.func(args))
     except CommandError as exc:
