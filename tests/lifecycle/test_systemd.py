@@ -187,6 +187,7 @@ def test_service_under_systemd(systemd_base: Path, current: Build) -> None:
 
         # the same settings, tried for writes: only its own directories (and its private /tmp) are writable
         probe = _sandbox_write_probe(c)
+        print(f"[lifecycle] write probe under the unit's sandbox: {probe}")
         writable = {"/var/lib/openwatch", "/var/log/openwatch", "/run/openwatch", "/tmp", "/var/tmp"}
         assert "/run/openwatch" in probe, probe  # $TMPDIR is the runtime directory: the bundle unpacks there
         for d, result in probe.items():
