@@ -71,7 +71,7 @@ def test_rpm_install_upgrade_erase_in_root(
         # the upgrade: --nodeps for the reason given in ops.install_file
         up = r.chroot("rpm", "-U", "--nodeps", v2)
         assert "openwatch.toml created as /etc/openwatch/openwatch.toml.rpmnew" in up.stderr, up
-        _rpm_upgrade_checks(r, m, newer, conf_text, secrets_text, cert)
+        _rpm_upgrade_checks(r, newer, conf_text, secrets_text, cert)
         assert ops.schema_version(dsn) == current.head, "the package migrated the database"
         ops.migrate(r, m, dsn, newer.head)
         assert ops.schema_version(dsn) == newer.head
@@ -131,7 +131,7 @@ def test_dnf_installroot_from_local_repo(
         repo.publish(newer.rpm)
         out = dnf("upgrade", "openwatch")
         assert newer.rpm.name.split("-")[1] in out or "Upgraded" in out, out
-        _rpm_upgrade_checks(r, m, newer, conf_text, secrets_text, cert)
+        _rpm_upgrade_checks(r, newer, conf_text, secrets_text, cert)
         assert ops.schema_version(dsn) == current.head, "the package migrated the database"
         ops.migrate(r, m, dsn, newer.head)
         assert ops.schema_version(dsn) == newer.head
