@@ -14,9 +14,10 @@ import platform
 import re
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 from typing import TextIO
 
-from openwatch import buildinfo, config, tlsdefaults
+from openwatch import buildinfo, config, runtime
 from openwatch.migrations import source
 
 DEFAULT_TIMEOUT = 60.0
@@ -134,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("openwatch: error: a subcommand is required (serve, migrate, check-config)", file=sys.stderr)
         return 2
     prog = _prog(args)
-    tlsdefaults.apply()  # before any TLS: the bundled OpenSSL must find the host's CAs
+    runtime.prepare()  # frozen: the bundled OpenSSL and psycopg must be set up before any use
     try:
         return int(args.func(args))
     except CommandError as exc:
@@ -247,10 +248,23 @@ def _dsn_for_migrate(args: argparse.Namespace) -> str:
     return cfg.database.dsn
 
 
+def _runner() -> ModuleType:
+    """The runner, importing psycopg: a driver that cannot load is one line, not a traceback."""
+    try:
+        from openwatch.migrations import runner
+    except ImportError as exc:
+        raise CommandError(f"cannot load the PostgreSQL driver (psycopg): {_first_line(exc)}") from None
+    return runner
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     mset = _migration_set(args)
     dsn = _dsn_for_migrate(args)
-    from openwatch.migrations import runner
+    runner = _runner()
 
     timeout = getattr(args, "timeout", DEFAULT_TIMEOUT)
     try:
@@ -266,7 +280,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_migrate_status(args: argparse.Namespace) -> int:
     mset = _migration_set(args)
     dsn = _dsn_for_migrate(args)
-    from openwatch.migrations import runner
+    runner = _runner()
 
     try:
         return runner.status(mset, dsn, timeout=getattr(args, "timeout", DEFAULT_TIMEOUT), out=sys.stdout)

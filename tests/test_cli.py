@@ -135,3 +135,22 @@ def test_migrate_prints_config_warnings(tmp_path: Path) -> None:
     assert lines[1].startswith(f"openwatch migrate: warning: {secrets}:2: OPENWATCH_NOT_A_KEY")
     assert len(lines) == 3, r.stderr
     assert lines[-1].startswith("openwatch migrate: connect postgres://ow:***@127.0.0.1:1/ow: ")
+
+
+def test_a_driver_that_cannot_load_is_one_line(tmp_path: Path) -> None:
+    """PSYCOPG_IMPL names an implementation that is not installed (as a broken bundle would)."""
+    (tmp_path / "none.toml").write_text("")
+    (tmp_path / "none.env").write_text("")
+    r = run_openwatch(
+        "migrate",
+        "--config",
+        str(tmp_path / "none.toml"),
+        "--secrets",
+        str(tmp_path / "none.env"),
+        env={"PSYCOPG_IMPL": "c", "OPENWATCH_DATABASE_DSN": "postgres://ow:pw@127.0.0.1:1/ow"},
+    )
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("openwatch migrate: cannot load the PostgreSQL driver"), (
+        lines
+    )
