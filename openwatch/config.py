@@ -233,7 +233,7 @@ def _apply_toml(cfg: Config, path: Path, explicit: bool, problems: list[str]) ->
         problems.append(f"{path}: is a directory, not a config file")
         return
     except PermissionError:
-        problems.append(f"{path}: permission denied; run as root or the openwatch user")
+        problems.append(f"{path}: {DENIED}")
         return
     try:
         text = raw.decode("utf-8")
@@ -300,9 +300,7 @@ def read_secrets(path: Path, explicit: bool) -> envfile.EnvFile | None:
             raise ConfigError([f"{path}: secrets file does not exist"]) from None
         return None
     except PermissionError:
-        raise ConfigError(
-            [f"{path}: permission denied reading the secrets file; run as root or the openwatch user"]
-        ) from None
+        raise ConfigError([f"{path}: {DENIED}"]) from None
     except IsADirectoryError:
         raise ConfigError([f"{path}: is a directory, not a secrets file"]) from None
     except UnicodeDecodeError as exc:
@@ -373,8 +371,20 @@ def load(
     cfg.warnings += [text for _, text in sorted(notes)]
 
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_one_denial(problems))
     return cfg
+
+
+DENIED = "permission denied; run as root or the openwatch user"
+
+
+def _one_denial(problems: list[str]) -> list[str]:
+    """A user who may read neither file gets one line naming both, not one line per file."""
+    denied = [p.removesuffix(f": {DENIED}") for p in problems if p.endswith(f": {DENIED}")]
+    if len(denied) < 2:
+        return problems
+    rest = [p for p in problems if not p.endswith(f": {DENIED}")]
+    return [f"{', '.join(denied)}: {DENIED}", *rest]
 
 
 # --------------------------------------------------------------------------------------------------

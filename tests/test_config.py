@@ -258,8 +258,40 @@ def test_unreadable_secrets_file(tmp_path: Path) -> None:
     assert r.returncode == 1, r.stderr
     assert r.stdout == ""
     assert r.stderr.splitlines() == [
-        f"openwatch check-config: config: {secrets}: permission denied reading the secrets file; "
-        "run as root or the openwatch user"
+        f"openwatch check-config: config: {secrets}: permission denied; run as root or the openwatch user"
+    ]
+
+
+def test_neither_file_readable_is_still_one_line(tmp_path: Path) -> None:
+    """A user outside the openwatch group may read neither file: one line naming both."""
+    toml, secrets = tmp_path / "openwatch.toml", tmp_path / "secrets.env"
+    toml.write_text("[logging]\nlevel = 'info'\n")
+    secrets.write_text("OPENWATCH_DATABASE_DSN='postgres://ow:pw@h/db'\n")
+    toml.chmod(0o000)
+    secrets.chmod(0o000)
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all"]
+    r = subprocess.run(
+        [
+            *drop,
+            sys.executable,
+            "-B",
+            "-m",
+            "openwatch",
+            "migrate",
+            "--config",
+            str(toml),
+            "--secrets",
+            str(secrets),
+        ],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("OPENWATCH_")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.splitlines() == [
+        f"openwatch migrate: config: {toml}, {secrets}: permission denied; run as root or the openwatch user"
     ]
 
 
