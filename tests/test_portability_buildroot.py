@@ -50,8 +50,9 @@ def pyinstaller_in_root(br: buildroot.BuildRoot, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "entry.py").write_text(ENTRY)
     migrations = sorted(p.name for p in (ROOT / "migrations").glob("*.sql"))
+    # no --strip: the root's binaries are stripped once, before patchelf (buildroot.strip_binaries)
     argv = [br.python, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level=WARN", "--onefile",
-            "--strip", "--name", "openwatch", "--distpath", "/ow/out/dist", "--workpath", "/ow/out/work",
+            "--name", "openwatch", "--distpath", "/ow/out/dist", "--workpath", "/ow/out/work",
             "--specpath", "/ow/out", "--paths", "/ow/src", "--collect-submodules", "openwatch",
             "--collect-data", "openwatch", "--hidden-import", "psycopg_binary"]  # fmt: skip
     for name in migrations:
@@ -137,7 +138,8 @@ def test_root_is_bullseye_with_our_interpreter(root: buildroot.BuildRoot) -> Non
     assert "-include /opt/ow/glibc228.h" in probe.stdout
     manifest = json.loads((root.path.parent / "manifest.json").read_text())
     assert manifest["key"] == root.base_key
-    assert root.key.startswith(root.base_key + "+openssl-dedupe-")  # the layer is part of the identity
+    # the layers are part of the identity, stripping before patching
+    assert root.key.startswith(root.base_key + "+strip-") and "+openssl-dedupe-" in root.key, root.key
     assert set(manifest["sources"]) == {"openssl", "python3.11"}
 
 
@@ -191,6 +193,46 @@ def test_openssl_dedupe_layer(root: buildroot.BuildRoot) -> None:
         buildroot.dedupe_openssl(buildroot.BuildRoot(key=root.base_key, path=root.path, python=root.python))
         == marker["layer"]
     )
+    assert time.monotonic() - t0 < 1
+
+
+def _readelf_lw(root: buildroot.BuildRoot, inroot: list[str]) -> dict[str, str]:
+    script = 'for f in "$@"; do echo "=== $f"; readelf -lW "$f"; done'
+    out = root.run(["/bin/sh", "-c", script, "sh", *inroot], check=True).stdout
+    return {part.partition("\n")[0]: part.partition("\n")[2] for part in out.split("=== ")[1:]}
+
+
+def test_strip_layer_strips_once_before_patchelf(root: buildroot.BuildRoot) -> None:
+    """Every ELF of CPython, OpenSSL and the venv is stripped; patchelf came after, and every LOAD maps."""
+    marker = json.loads((root.path.parent / "layer-strip.json").read_text())
+    assert f"+{marker['layer']}+" in root.key
+    paths = buildroot.strippable(root)
+    names = {p.rsplit("/", 1)[1] for p in paths}
+    assert "libpython3.11.so.1.0" in names and "libssl.so.3" in names and "run" in names, sorted(names)
+    assert [p for p in paths if "/lib-dynload/" in p] and [p for p in paths if "/psycopg_binary.libs/" in p]
+    # (psycopg-binary's own libssl/libcrypto were stripped too, then moved aside by the dedupe layer)
+    assert marker["files"] >= len(paths) and marker["bytes_after"] < marker["bytes_before"]
+    sections = root.run(
+        ["/bin/sh", "-c", 'for f in "$@"; do readelf -SW "$f" | grep -qF .symtab && echo "$f"; done; true',
+         "sh", *paths], check=True,
+    ).stdout.split()  # fmt: skip
+    assert sections == [], f"not stripped: {sections}"
+    listings = _readelf_lw(root, paths)
+    assert len(listings) == len(paths)
+    assert {p: bad for p, text in listings.items() if (bad := buildroot.misaligned_loads(text))} == {}
+    # the patched libraries really were patched after stripping (their DT_NEEDED names our OpenSSL)
+    libpq = next(p for p in paths if "/libpq-" in p)
+    assert "[libssl.so.3]" in root.run(["readelf", "-dW", libpq], check=True).stdout
+    # the check can fail: bullseye's strip on a patchelf'ed libpq is exactly the corruption it guards against
+    res = root.run(["/bin/sh", "-c", f"cp {libpq} /tmp/ow-libpq.so && strip /tmp/ow-libpq.so && "
+                    "readelf -lW /tmp/ow-libpq.so; rm -f /tmp/ow-libpq.so"], check=True)  # fmt: skip
+    assert buildroot.misaligned_loads(res.stdout), "strip after patchelf no longer breaks libpq?"
+    with pytest.raises(buildroot.BuildRootError):
+        buildroot.misaligned_loads("no program headers\n")
+    # idempotent and cheap: a second application finds its marker
+    t0 = time.monotonic()
+    base = buildroot.BuildRoot(key=root.base_key, path=root.path, python=root.python)
+    assert buildroot.strip_binaries(base) == marker["layer"]
     assert time.monotonic() - t0 < 1
 
 
@@ -263,6 +305,33 @@ def test_frozen_binary_under_test_is_gated(frozen_openwatch: Path) -> None:
     floor = elfgate.measure_floor(frozen_openwatch)
     assert elfgate.parse_version(floor) <= (2, 28), floor
     print(f"frozen binary {frozen_openwatch}: {frozen_openwatch.stat().st_size} bytes, floor GLIBC_{floor}")
+
+
+def test_every_bundled_elf_has_page_aligned_loads(frozen_openwatch: Path, tmp_path: Path) -> None:
+    """Every ELF in the onefile (CArchiveReader): readelf -lW shows offset % align == vaddr % align."""
+    from PyInstaller.archive.readers import CArchiveReader
+
+    reader = CArchiveReader(str(frozen_openwatch))
+    elfs = []
+    for i, name in enumerate(sorted(reader.toc)):
+        data = reader.extract(name)
+        if data is None or data[:4] != b"\x7fELF":
+            continue
+        out = tmp_path / f"{i:04d}"
+        out.write_bytes(data)
+        elfs.append((name, out))
+    names = [n for n, _ in elfs]
+    assert [n for n in names if n.startswith("psycopg_binary.libs/libpq-")], names
+    assert [n for n in names if n.startswith("libpython3.11.so")] and [
+        n for n in names if "lib-dynload/" in n
+    ]
+    problems = {}
+    for name, path in elfs:
+        listing = subprocess.run(["readelf", "-lW", str(path)], capture_output=True, text=True, check=True)
+        if bad := buildroot.misaligned_loads(listing.stdout):
+            problems[name] = bad
+    assert problems == {}, problems
+    print(f"{len(elfs)} bundled ELFs, every LOAD segment page-aligned")
 
 
 def bundle_contents(binary: Path) -> tuple[dict[str, int], list[str]]:

@@ -106,11 +106,22 @@ def test_migrate_list(bullseye: buildroot.BuildRoot, etc_dir: Path) -> None:
     assert rows[-1] == f"{len(files)} migrations, schema version {int(files[-1].split('_')[0])}"
 
 
+def test_root_has_no_system_libpq(bullseye: buildroot.BuildRoot) -> None:
+    """So the migrate test below can only pass with the libpq bundled in the binary."""
+    found = bullseye.run(
+        ["/bin/sh", "-c", "find / -xdev -name 'libpq.so*' -o -name 'libpq-*.so*'"], check=True
+    )
+    assert found.stdout.split() == []
+    assert not (bullseye.path / "var/lib/dpkg/info/libpq5:amd64.list").exists()
+
+
 def test_migrate_against_host_postgres(
     bullseye: buildroot.BuildRoot, etc_dir: Path, fresh_db: Database
 ) -> None:
     db = fresh_db
-    env = {"OPENWATCH_DATABASE_DSN": db.dsn}
+    # PSYCOPG_IMPL=binary: psycopg must load the bundled psycopg_binary (and its libpq) or fail; it cannot
+    # fall back to its ctypes implementation with a system libpq (there is none in this root anyway)
+    env = {"OPENWATCH_DATABASE_DSN": db.dsn, "PSYCOPG_IMPL": "binary"}
     res = run_in_bullseye(bullseye, etc_dir, "migrate", *iso(), env=env)
     assert res.returncode == 0, res.stderr
     head = int(sorted(p.name for p in (ROOT / "migrations").glob("*.sql"))[-1].split("_")[0])
@@ -126,6 +137,6 @@ def test_migrate_against_host_postgres(
         "migrate",
         "status",
         *iso(),
-        env={"OPENWATCH_DATABASE_DSN": db.dsn.replace("127.0.0.1", "localhost")},
+        env={**env, "OPENWATCH_DATABASE_DSN": db.dsn.replace("127.0.0.1", "localhost")},
     )
     assert by_name.returncode == 0, by_name.stderr

@@ -34,6 +34,16 @@ def test_argv_is_pure_and_complete() -> None:
     assert "openwatch.cli" in freeze.ENTRY_SOURCE and "main()" in freeze.ENTRY_SOURCE
 
 
+def test_strip_is_a_parameter_off_in_the_build_root() -> None:
+    stripped = freeze.pyinstaller_argv(SRC, WORK, DIST, ["0001_a.sql"])
+    plain = freeze.pyinstaller_argv(SRC, WORK, DIST, ["0001_a.sql"], strip=False)
+    assert plain == freeze.pyinstaller_argv(SRC, WORK, DIST, ["0001_a.sql"], strip=False)
+    assert "--strip" in stripped and "--strip" not in plain
+    assert [a for a in stripped if a != "--strip"] == plain
+    # the build root strips its binaries once before patchelf; PyInstaller stripping again breaks them
+    assert freeze.HostBuilder.strip is True and freeze.RootBuilder.strip is False
+
+
 def test_migration_files_takes_sql_and_the_lock(tmp_path: Path) -> None:
     (tmp_path / "migrations").mkdir()
     for name in ("0002_b.sql", "0001_a.sql", "README.md"):

