@@ -394,7 +394,10 @@ def test_no_transaction_killed_at_random_moments(pg_server: str, tmp_path: Path)
             assert schema_snapshot(db.admin_dsn, *EXCLUDE) == expected, delay
         finally:
             drop_database(db.name)
-    assert len(seen) >= 2, seen
+    # The point is a kill inside the NO TRANSACTION file (version 1 recorded, 2 not): the slow statement
+    # spans most of the apply, so the seeded delays land there whatever the machine's load. How many other
+    # states the kills also hit depends on timing, so it is not asserted.
+    assert (0, 1) in seen, seen
 
 
 def test_no_transaction_killed_non_idempotent_rerun_says_what_to_do(
