@@ -15,9 +15,7 @@ from .roots import Root, fresh_root, run
 pytestmark = [pytest.mark.chroot, pytest.mark.slow, pytest.mark.usefixtures("timed")]
 
 
-def _rpm_upgrade_checks(
-    r: Root, m: object, newer: Build, conf_text: str, secrets_text: str, cert: str
-) -> None:
+def _rpm_upgrade_checks(r: Root, newer: Build, conf_text: str, secrets_text: str, cert: str) -> None:
     pkg = checks.load_model()
     conf, secrets = pkg.by_id["config"].path, pkg.by_id["secrets"].path
     checks.check_installed(r, pkg, "rpm", newer.version, r.path)
