@@ -4,8 +4,10 @@ against a real PostgreSQL database migrated with ``openwatch migrate``.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -458,6 +460,66 @@ def test_signal_stops_within_a_second_exit_0(
     assert elapsed < 1.0, elapsed
     assert "stopped" in server.output()
     assert server.stderr == []
+
+
+def _sigterm_burst(pid: int, rng: random.Random, count: int = 60) -> None:
+    """SIGTERMs tens of microseconds apart: what a one-file binary gets under systemd's default
+    KillMode=control-group (systemd's own, and the bootloader forwarding the one it got)."""
+    for _ in range(count):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        pause = time.perf_counter() + rng.uniform(5e-6, 60e-6)
+        while time.perf_counter() < pause:
+            pass
+
+
+def test_a_burst_of_sigterms_never_deadlocks_the_shutdown(
+    migrated_db: Database, start_server: StartServer
+) -> None:
+    """A handler calling threading.Event.set() deadlocked when a second SIGTERM landed while the
+    main thread held the Event's lock in Event.wait(): about 4 in 10 such bursts hung for good."""
+    rng = random.Random(20261126)
+    for attempt in range(8):
+        server = start_server(migrated_db.dsn)
+        assert server.proc is not None
+        time.sleep(rng.uniform(0.05, 0.3))
+        started = time.monotonic()
+        _sigterm_burst(server.proc.pid, rng)
+        try:
+            code = server.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise AssertionError(f"attempt {attempt}: still running 5 s after a SIGTERM burst") from None
+        elapsed = time.monotonic() - started
+        server.join_output()
+        # -SIGTERM: a last signal of the burst came after serve() had restored the default handler
+        assert code in (0, -signal.SIGTERM), (attempt, code, server.output())
+        assert elapsed < 1.0, (attempt, elapsed)
+
+
+def test_sigterm_delivered_to_another_thread_stops_the_server(
+    migrated_db: Database, start_server: StartServer
+) -> None:
+    """The kernel may hand a process-directed SIGTERM to any thread; the main thread must wake anyway."""
+    server = start_server(migrated_db.dsn)
+    assert server.proc is not None
+    pid = server.proc.pid
+    others = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid)
+    assert others, "serve runs its accept loop in a thread"
+    libc = ctypes.CDLL(None, use_errno=True)
+    started = time.monotonic()
+    assert libc.tgkill(pid, others[0], signal.SIGTERM) == 0, os.strerror(ctypes.get_errno())
+    try:
+        code = server.proc.wait(5)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        raise AssertionError("SIGTERM to a thread other than the main one did not stop serve") from None
+    elapsed = time.monotonic() - started
+    server.join_output()
+    assert code == 0, server.output()
+    assert elapsed < 1.0, elapsed
 
 
 # -- logs ------------------------------------------------------------------------------------------

@@ -6,12 +6,16 @@ then serve until SIGTERM/SIGINT. Every refusal is one line on stderr and exit 1.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
+import select
 import signal
 import socket
 import ssl
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -25,6 +29,60 @@ from openwatch.server.logs import Logger
 CONNECT_BUDGET = 5.0  # seconds of retrying an unreachable database at startup
 POLL_INTERVAL = 0.1  # how often the accept loop looks for a shutdown request
 DRAIN_TIMEOUT = 0.5  # how long in-flight requests get at shutdown
+
+
+class StopRequest:
+    """The request to stop: set from a signal handler, from the accept thread, or by a test.
+
+    Not a ``threading.Event``: a Python signal handler runs in the main thread between two bytecodes,
+    possibly while that thread is inside ``Event.wait()`` holding the Event's (non-reentrant) lock, and
+    ``Event.set()`` in the handler then waits for that lock forever. Under systemd a one-file binary
+    gets SIGTERM twice (from systemd and forwarded by the PyInstaller bootloader) a few microseconds
+    apart: the second handler lands in that window and ``systemctl stop`` hangs until SIGKILL.
+    ``set`` takes no lock: a flag and a byte into a non-blocking pipe, which ``wait`` selects on.
+
+    The pipe is also the signal wakeup fd (``watch_signals``): the kernel may deliver SIGTERM to any
+    thread, and then the main thread's select() is not interrupted; the C-level handler's wakeup byte
+    wakes it, and the Python handler runs at its next bytecode. ``wait`` also never blocks longer than
+    ``POLL`` at a time.
+    """
+
+    POLL = 0.5
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+        with contextlib.suppress(OSError):  # the pipe is full (the waiter is awake already) or closed
+            os.write(self._write, b"x")
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def watch_signals(self) -> int:
+        """Make the pipe the signal wakeup fd (main thread only); returns the previous one."""
+        return signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once set; False after ``timeout`` seconds. A signal's handler wakes it at once."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._set:
+            left = self.POLL if deadline is None else min(self.POLL, deadline - time.monotonic())
+            if left <= 0:
+                break
+            ready, _, _ = select.select([self._read], [], [], left)
+            if ready and not self._set:
+                # a signal's wakeup byte: its Python handler runs before the loop tests the flag again
+                with contextlib.suppress(OSError):
+                    os.read(self._read, 512)
+        return self._set
+
+    def close(self) -> None:
+        for fd in (self._read, self._write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class StartupError(Exception):
@@ -102,7 +160,7 @@ def bind(listen: str, tls: ssl.SSLContext, api_: api.Api, log: Logger) -> handle
     return server
 
 
-def check_schema(dsn: str, expected: int, stop: threading.Event, log: Logger) -> psycopg.Connection | None:
+def check_schema(dsn: str, expected: int, stop: db.Stop, log: Logger) -> psycopg.Connection | None:
     """Connect (retrying briefly) and refuse a schema other than ``expected``; None if stopped."""
     try:
         conn = db.connect_with_retry(dsn, CONNECT_BUDGET, stop)
@@ -126,12 +184,13 @@ def check_schema(dsn: str, expected: int, stop: threading.Event, log: Logger) ->
 
 def serve(cfg: config.Config) -> int:
     log = Logger(cfg.logging.level, cfg.logging.format)
-    stop = threading.Event()
+    stop = StopRequest()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        stop.set()  # nothing else here: no lock may be taken (see StopRequest), so no logging either
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous_fd = stop.watch_signals()
     try:
         return _serve(cfg, log, stop)
     except StartupError as exc:
@@ -140,9 +199,11 @@ def serve(cfg: config.Config) -> int:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        signal.set_wakeup_fd(previous_fd)
+        stop.close()
 
 
-def _serve(cfg: config.Config, log: Logger, stop: threading.Event) -> int:
+def _serve(cfg: config.Config, log: Logger, stop: StopRequest) -> int:
     dsn = cfg.database.dsn
     log.info(
         "openwatch starting",
@@ -171,7 +232,7 @@ def _serve(cfg: config.Config, log: Logger, stop: threading.Event) -> int:
         pool.close()
 
 
-def _run_until_stopped(server: handler.Server, log: Logger, stop: threading.Event, listen: str) -> int:
+def _run_until_stopped(server: handler.Server, log: Logger, stop: StopRequest, listen: str) -> int:
     failure: list[BaseException] = []
 
     def loop() -> None:
@@ -184,8 +245,7 @@ def _run_until_stopped(server: handler.Server, log: Logger, stop: threading.Even
     thread = threading.Thread(target=loop, name="accept", daemon=True)
     thread.start()
     log.info("listening", listen=listen, url=f"https://{listen}/")
-    while not stop.wait(0.5):
-        pass
+    stop.wait()
     if failure:
         log.error("server failed", error=f"{type(failure[0]).__name__}: {failure[0]}")
         raise StartupError(f"server failed: {failure[0]}")

@@ -9,7 +9,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import psycopg
 
@@ -20,6 +20,12 @@ T = TypeVar("T")
 
 CONNECT_TIMEOUT = 2  # seconds; libpq's minimum
 APPLICATION_NAME = "openwatch-serve"
+
+
+class Stop(Protocol):
+    """What the startup retry waits on: ``app.StopRequest`` (set by SIGTERM) or a ``threading.Event``."""
+
+    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 class DatabaseUnavailable(Exception):
@@ -38,7 +44,7 @@ def connect(dsn: str) -> psycopg.Connection:
     )
 
 
-def connect_with_retry(dsn: str, budget: float, stop: threading.Event) -> psycopg.Connection | None:
+def connect_with_retry(dsn: str, budget: float, stop: Stop) -> psycopg.Connection | None:
     """Connect, retrying for ``budget`` seconds; None when ``stop`` is set meanwhile.
 
     Raises DatabaseUnavailable with the last reason once the budget is spent.
