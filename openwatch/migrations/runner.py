@@ -464,15 +464,27 @@ def status(mset: MigrationSet, dsn: str, *, timeout: float, out: TextIO) -> int:
     return _guard(dsn, lambda: _status(mset, dsn, timeout, out))
 
 
-def _status(mset: MigrationSet, dsn: str, timeout: float, out: TextIO) -> int:
+@dataclass(frozen=True)
+class _Snapshot:
+    """What status and --dry-run read, on a read-only connection: they never create the version table."""
+
+    exists: bool
+    applied: dict[int, store.Applied]
+    sums: dict[int, str]
+
+
+def _read_snapshot(dsn: str, timeout: float) -> _Snapshot:
     deadline = _Deadline(timeout)
     conn = _connect(dsn, deadline, read_only=True)
     try:
         with _Watchdog(conn, deadline) as dog:
             try:
                 exists = store.table_exists(conn)
-                applied = store.applied_versions(conn) if exists else {}
-                sums = store.checksums(conn) if exists else {}
+                return _Snapshot(
+                    exists=exists,
+                    applied=store.applied_versions(conn) if exists else {},
+                    sums=store.checksums(conn) if exists else {},
+                )
             except psycopg.Error as exc:
                 if dog.fired.is_set():
                     raise MigrateError(
@@ -481,6 +493,11 @@ def _status(mset: MigrationSet, dsn: str, timeout: float, out: TextIO) -> int:
                 raise MigrateError(f"reading goose_db_version: {_pg_message(exc)}") from None
     finally:
         conn.close()
+
+
+def _status(mset: MigrationSet, dsn: str, timeout: float, out: TextIO) -> int:
+    snap = _read_snapshot(dsn, timeout)
+    exists, applied, sums = snap.exists, snap.applied, snap.sums
 
     done = {v for v, a in applied.items() if a.is_applied and v != 0}
     db_max = max(done, default=0)
@@ -544,23 +561,10 @@ def plan(mset: MigrationSet, dsn: str, *, timeout: float, allow_missing: bool, o
 
 
 def _plan(mset: MigrationSet, dsn: str, timeout: float, allow_missing: bool, out: TextIO) -> int:
-    deadline = _Deadline(timeout)
     parsed = parse_all(mset)
-    conn = _connect(dsn, deadline, read_only=True)
-    try:
-        with _Watchdog(conn, deadline) as dog:
-            try:
-                exists = store.table_exists(conn)
-                applied = store.applied_versions(conn) if exists else {}
-            except psycopg.Error as exc:
-                if dog.fired.is_set():
-                    raise MigrateError(
-                        f"timed out after {_seconds(timeout)} reading goose_db_version"
-                    ) from None
-                raise MigrateError(f"reading goose_db_version: {_pg_message(exc)}") from None
-    finally:
-        conn.close()
-    current, todo = compute_plan(mset, applied, allow_missing=allow_missing)
+    snap = _read_snapshot(dsn, timeout)
+    exists = snap.exists
+    current, todo = compute_plan(mset, snap.applied, allow_missing=allow_missing)
     print(f"-- openwatch migrate --dry-run against {mask_dsn(dsn)}: nothing is changed", file=out)
     print(f"-- current version: {current}; {len(todo)} migration(s) to apply", file=out)
     if not exists:
