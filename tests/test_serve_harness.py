@@ -7,6 +7,7 @@ e.g. the frozen one: set ``OPENWATCH_TEST_BINARY=/path/to/openwatch`` (or pass `
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -120,6 +121,8 @@ class ServeProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # its own process group: the one-file binary is two processes, and a kill must reach both
+            start_new_session=True,
         )
         for stream, sink in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr)):
             reader = threading.Thread(target=_pump, args=(stream, sink), daemon=True)
@@ -185,17 +188,23 @@ class ServeProcess:
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self._kill_group()
             code = self.proc.wait()
         elapsed = time.monotonic() - started
         self.join_output()
         return code, elapsed
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+        """SIGKILL to the whole group, also when the main process is gone but a child outlived it."""
+        if self.proc is not None:
+            self._kill_group()
             self.proc.wait()
         self.join_output()
+
+    def _kill_group(self) -> None:
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
 
     def join_output(self) -> None:
         for reader in self._readers:
