@@ -195,8 +195,13 @@ class ServeProcess:
         return code, elapsed
 
     def kill(self) -> None:
-        """SIGKILL to the whole group, also when the main process is gone but a child outlived it."""
+        """Teardown: SIGTERM first (the bootloader then removes its unpacked _MEI directory), then SIGKILL
+        to the whole group, which also reaches a child that outlived its main process."""
         if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(5)
             self._kill_group()
             self.proc.wait()
         self.join_output()
