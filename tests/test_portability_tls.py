@@ -307,3 +307,31 @@ def test_serve_https_on_a_tls_database(tls_pg: TlsPg, frozen: Path, tmp_path: Pa
         conn.close()
     finally:
         server.kill()
+
+
+def _migrate_with_system_cas(
+    frozen: Path, pg: TlsPg, dsn: str, tmp: Path, bundle: Path | None
+) -> subprocess.CompletedProcess[str]:
+    """migrate in a private mount namespace where ``bundle`` stands in for the distribution's CA bundle."""
+    script = 'if [ -n "$1" ]; then mount --bind "$1" "$2"; fi; shift 2; exec "$@"'
+    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", str(bundle or ""),
+            "/etc/ssl/certs/ca-certificates.crt", str(frozen), "migrate", *isolation_files(tmp)]  # fmt: skip
+    return subprocess.run(argv, env=_env(pg, dsn), capture_output=True, text=True, timeout=120)
+
+
+def test_sslrootcert_system_trusts_the_hosts_ca_bundle(tls_pg: TlsPg, frozen: Path, tmp_path: Path) -> None:
+    """The bundled OpenSSL's compiled-in CA paths exist on no host; openwatch.runtime points it at the
+    distribution's bundle, so libpq's ``sslrootcert=system`` trusts what the host trusts, and only that."""
+    assert Path("/etc/ssl/certs/ca-certificates.crt").is_file()
+    db = _new_db(tls_pg, "ow_tls_system")
+    dsn = tls_pg.dsn("verify-full", db=db) + "&sslrootcert=system"
+    # the host's real bundle does not hold the test CA: refused in one line, the password masked
+    refused = _migrate_with_system_cas(frozen, tls_pg, dsn, tmp_path, None)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "certificate verify failed" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert PASSWORD not in refused.stderr and quote(PASSWORD, safe="") not in refused.stderr
+    # a host whose bundle holds the test CA: trusted
+    trusted = _migrate_with_system_cas(frozen, tls_pg, dsn, tmp_path, tls_pg.ca)
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert _applied(tls_pg, db) > 0
