@@ -78,6 +78,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from owrelease.debmirror import host_mirror
+
 __all__ = [
     "BuildRoot",
     "BuildRootError",
@@ -101,7 +103,6 @@ RECIPE_VERSION = "1"  # bump when a step's shell script below changes: the key d
 
 SUITE = "bullseye"
 SOURCE_SUITE = "bookworm"  # deb-src for python3.11 and openssl (orig tarballs only)
-MIRROR = os.environ.get("OPENWATCH_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 VARIANT = "minbase"
 PACKAGES = [
     "build-essential",
@@ -288,7 +289,13 @@ def _requirements() -> tuple[str, str]:
 
 
 def _base_inputs() -> dict[str, object]:
-    return {"suite": SUITE, "mirror": MIRROR, "variant": VARIANT, "hosts": HOSTS, "recipe": RECIPE_VERSION}
+    return {
+        "suite": SUITE,
+        "mirror": host_mirror(),
+        "variant": VARIANT,
+        "hosts": HOSTS,
+        "recipe": RECIPE_VERSION,
+    }
 
 
 def _plan_inputs() -> dict[str, object]:
@@ -407,7 +414,9 @@ def _debootstrap(target: Path, log_file: Path) -> None:
             _host_run(install, log_file=log_file)
     # debootstrap mounts /proc and /sys in the target: keep those mounts in a private namespace.
     _host_run(
-        ["debootstrap", f"--variant={VARIANT}", SUITE, str(target), MIRROR], log_file=log_file, namespace=True
+        ["debootstrap", f"--variant={VARIANT}", SUITE, str(target), host_mirror()],
+        log_file=log_file,
+        namespace=True,
     )
     (target / "etc" / "hosts").write_text(HOSTS)
 
@@ -465,7 +474,7 @@ def _prepare(pristine: Path, root: Path) -> None:
     _safe_rmtree(root)
     _copy_tree(pristine, root)
     (root / "etc" / "apt" / "sources.list").write_text(
-        f"deb {MIRROR} {SUITE} main\ndeb-src {MIRROR} {SOURCE_SUITE} main\n"
+        f"deb {host_mirror()} {SUITE} main\ndeb-src {host_mirror()} {SOURCE_SUITE} main\n"
     )
     (root / "etc" / "apt" / "apt.conf.d" / "90openwatch").write_text(
         'APT::Install-Recommends "false";\nAcquire::Retries "3";\n'

@@ -24,10 +24,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from owrelease.debmirror import host_mirror
+
 CACHE = Path(os.environ.get("OW_LIFECYCLE_CACHE", "/var/cache/openwatch-tests"))
 WORK = Path(os.environ.get("OW_LIFECYCLE_WORK", "/var/tmp/openwatch-lifecycle"))
 SUITE = "bookworm"
-MIRROR = os.environ.get("OW_LIFECYCLE_MIRROR", "http://deb.debian.org/debian")
 # What every chroot scenario needs beyond minbase: the package's runtime dependencies come on top.
 MIN_PACKAGES: tuple[str, ...] = ("openssl", "ca-certificates")
 CLEAN_ENV = {
@@ -120,7 +121,7 @@ class BaseSpec:
     packages: tuple[str, ...] = ()
     variant: str = "minbase"
     suite: str = SUITE
-    mirror: str = MIRROR
+    mirror: str = field(default_factory=host_mirror)
 
     @property
     def key(self) -> str:
