@@ -355,5 +355,16 @@ SYSTEMD_PREPARE = (
 )
 
 
+# The PostgreSQL compatibility matrix (tests/pgmatrix): per major, the Debian release that ships it, and a
+# minbase root holding that release's own server and client, nothing else. The package name pins the
+# major (``postgresql`` alone would silently move when a release's default changes). One base name per
+# major: parallel debootstraps never share a download cache.
+PG_SUITES: dict[int, str] = {13: "bullseye", 15: "bookworm", 17: "trixie", 18: "sid"}
+
+
+def pg_base(major: int) -> BaseSpec:
+    return BaseSpec(f"pg{major}", (f"postgresql-{major}",), suite=PG_SUITES[major])
+
+
 def base_for(spec: BaseSpec) -> Path:
     return ensure_base(spec, prepare=SYSTEMD_PREPARE if spec.name == "systemd" else ())
