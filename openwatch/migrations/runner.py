@@ -364,12 +364,8 @@ def _backup(
         )
         return None
     if settings.directory is None:
-        print(
-            f"{PROG}: warning: no backup directory configured ([backup] dir, or --backup-dir DIR): "
-            f"migrating version {current} to {target} without a backup",
-            file=err,
-            flush=True,
-        )
+        # Nothing configured (no openwatch.toml, which sets [backup] dir, and no --backup-dir): the
+        # goose-compatible behaviour, silent, so scripted runs keep goose's output.
         return None
     server = conn.info.server_version
     try:
