@@ -14,11 +14,12 @@ import platform
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import TextIO
 
 from openwatch import buildinfo, config, runtime
-from openwatch.migrations import source
+from openwatch.migrations import backup, source
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -111,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument(
         "--dry-run", action="store_true", help="print the SQL that would run; change nothing"
     )
+    saving = migrate.add_mutually_exclusive_group()
+    saving.add_argument(
+        "--backup-dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="pg_dump the database into DIR before migrating it (overrides [backup] dir)",
+    )
+    saving.add_argument("--no-backup", action="store_true", help="migrate without the pre-migration backup")
     migrate.set_defaults(func=cmd_migrate)
     actions = migrate.add_subparsers(dest="action", metavar="{status,list}")
     status = actions.add_parser(
@@ -239,13 +248,27 @@ def cmd_migrate_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dsn_for_migrate(args: argparse.Namespace) -> str:
+def _config_for_migrate(args: argparse.Namespace) -> config.Config:
     cfg = _load_config(args)
     problems = config.validate(cfg, check_files=False)
     if problems:
         raise CommandError(*(f"config: {p}" for p in problems))
     _print_warnings(args, cfg)
-    return cfg.database.dsn
+    return cfg
+
+
+def _dsn_for_migrate(args: argparse.Namespace) -> str:
+    return _config_for_migrate(args).database.dsn
+
+
+def _backup_settings(args: argparse.Namespace, cfg: config.Config) -> backup.Settings:
+    directory = getattr(args, "backup_dir", None) or cfg.backup.dir
+    return backup.Settings(
+        directory=Path(directory) if directory else None,
+        keep=cfg.backup.keep,
+        pg_bindir=cfg.backup.pg_bindir or None,
+        disabled=bool(getattr(args, "no_backup", False)),
+    )
 
 
 def _runner() -> ModuleType:
@@ -263,15 +286,24 @@ def _first_line(exc: BaseException) -> str:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     mset = _migration_set(args)
-    dsn = _dsn_for_migrate(args)
+    cfg = _config_for_migrate(args)
+    dsn = cfg.database.dsn
     runner = _runner()
 
     timeout = getattr(args, "timeout", DEFAULT_TIMEOUT)
     try:
         if args.dry_run:
-            return runner.plan(mset, dsn, timeout=timeout, allow_missing=args.allow_missing, out=sys.stdout)
+            return runner.plan(
+                mset, dsn, timeout=timeout, allow_missing=args.allow_missing, out=sys.stdout, err=sys.stderr
+            )
         return runner.apply(
-            mset, dsn, timeout=timeout, allow_missing=args.allow_missing, out=sys.stdout, err=sys.stderr
+            mset,
+            dsn,
+            timeout=timeout,
+            allow_missing=args.allow_missing,
+            out=sys.stdout,
+            err=sys.stderr,
+            backup_settings=_backup_settings(args, cfg),
         )
     except runner.MigrateError as exc:
         raise CommandError(*exc.lines) from None
@@ -283,6 +315,8 @@ def cmd_migrate_status(args: argparse.Namespace) -> int:
     runner = _runner()
 
     try:
-        return runner.status(mset, dsn, timeout=getattr(args, "timeout", DEFAULT_TIMEOUT), out=sys.stdout)
+        return runner.status(
+            mset, dsn, timeout=getattr(args, "timeout", DEFAULT_TIMEOUT), out=sys.stdout, err=sys.stderr
+        )
     except runner.MigrateError as exc:
         raise CommandError(*exc.lines) from None

@@ -41,6 +41,12 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
         "level": (str, "info"),
         "format": (str, "text"),
     },
+    # migrate's pre-migration pg_dump (openwatch.migrations.backup); the shipped openwatch.toml sets dir
+    "backup": {
+        "dir": (str, ""),
+        "keep": (int, 5),
+        "pg_bindir": (str, ""),
+    },
 }
 SECRET_KEYS = frozenset({("database", "dsn")})
 # the flags that may override a key (no flag carries a secret)
@@ -84,10 +90,18 @@ class LoggingConfig:
 
 
 @dataclass
+class BackupConfig:
+    dir: str = SCHEMA["backup"]["dir"][1]
+    keep: int = SCHEMA["backup"]["keep"][1]
+    pg_bindir: str = SCHEMA["backup"]["pg_bindir"][1]
+
+
+@dataclass
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    backup: BackupConfig = field(default_factory=BackupConfig)
     # "section.key" -> where the value came from ("default", "/etc/openwatch/openwatch.toml:3", ...)
     sources: dict[str, str] = field(default_factory=dict)
     # non-fatal notes (ignored secrets.env lines, ...)
@@ -575,6 +589,8 @@ def validate(cfg: Config, *, check_files: bool = True) -> list[str]:
             f"database.max_connections must be at least 1, got {cfg.database.max_connections}"
             + src("database.max_connections")
         )
+    if cfg.backup.keep < 1:
+        problems.append(f"backup.keep must be at least 1, got {cfg.backup.keep}" + src("backup.keep"))
     if cfg.logging.level not in LOG_LEVELS:
         problems.append(
             f"logging.level: {cfg.logging.level!r} is not one of {', '.join(LOG_LEVELS)}"

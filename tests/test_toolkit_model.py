@@ -64,6 +64,7 @@ def test_conffiles_and_ownership_fixes(pkg: model.Package) -> None:
         "/etc/openwatch/secrets.env": ("root", "openwatch", "0640"),
         "/etc/openwatch/tls": ("root", "openwatch", "0750"),
         "/var/lib/openwatch": ("openwatch", "openwatch", "0750"),
+        "/var/lib/openwatch/backups": ("openwatch", "openwatch", "0700"),
         "/var/log/openwatch": ("openwatch", "openwatch", "0750"),
     }
 
@@ -75,6 +76,8 @@ def test_dependencies_use_the_measured_floor_and_no_postgres_server(pkg: model.P
     deb = pkg.deb_depends("2.31")
     assert deb[0] == "libc6 (>= 2.31)" and "passwd" in deb and "openssl" in deb
     assert not [d for d in [*deb, *rpm["requires"]] if "postgres" in d]
+    # pg_dump/pg_restore for migrate's backup: weak dependencies only (the database may be remote)
+    assert pkg.recommends("deb") == ["postgresql-client"] and pkg.recommends("rpm") == ["postgresql"]
 
 
 def test_lintian_overrides_ship_byte_for_byte_in_the_deb_only(pkg: model.Package) -> None:

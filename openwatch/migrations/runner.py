@@ -2,14 +2,18 @@
 
 apply, in order:
 1. parse every file of the set, both directions (like goose's Provider): a parse error applies nothing;
-2. connect (one connection, autocommit; every message masks the DSN's password);
+2. connect (one connection, autocommit; every message masks the DSN's password), and refuse a server
+   older than the schema runs on (``openwatch.pgsupport``; a warning line for an old or untested one);
 3. take goose's session advisory lock ``pg_try_advisory_lock(4097083626)`` on that connection, polled,
    saying once on stderr that we wait; a goose Provider with its default SessionLocker serialises
    with us;
-4. ensure ``goose_db_version`` (goose's DDL and version-0 row, one transaction) and our checksum table;
-5. refuse a database ahead of the set, and (unless ``--allow-missing``) versions missing below the
-   database's maximum; then apply the missing ones (ascending), then the new ones (ascending);
-6. each file in its own transaction with its version row; NO TRANSACTION files in autocommit on the
+4. refuse a database ahead of the set, and (unless ``--allow-missing``) versions missing below the
+   database's maximum;
+5. when something is pending on a schema that exists (version > 0), back it up (``backup``: pg_dump,
+   verified) before anything changes; a backup that cannot be taken stops here, nothing changed;
+6. ensure ``goose_db_version`` (goose's DDL and version-0 row, one transaction) and our checksum table;
+   then apply the missing ones (ascending), then the new ones (ascending);
+7. each file in its own transaction with its version row; NO TRANSACTION files in autocommit on the
    same connection, the version row written only once every statement succeeded.
 
 The whole command is bounded by one deadline: a watchdog cancels the running statement when it
@@ -20,21 +24,25 @@ from __future__ import annotations
 
 import contextlib
 import math
+import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
+from openwatch import pgsupport
 from openwatch.config import mask_dsn, scrub
-from openwatch.migrations import sqlparse, store
+from openwatch.migrations import backup, sqlparse, store
 from openwatch.migrations.source import MigrationFile, MigrationSet, SourceError
 
 LOCK_ID = 4097083626  # goose's lock.DefaultLockID (CRC-32 of "goose")
 LOCK_POLL = 0.5  # seconds between pg_try_advisory_lock attempts
 APP_NAME = "openwatch migrate"
+PROG = "openwatch migrate"
 
 
 class MigrateError(Exception):
@@ -79,6 +87,9 @@ class _Deadline:
     def expired(self) -> bool:
         return self.remaining() <= 0
 
+    def extend(self, seconds: float) -> None:
+        self.end += seconds
+
 
 class _Watchdog:
     """Cancels the connection's running statement when the deadline passes."""
@@ -98,6 +109,19 @@ class _Watchdog:
     def __enter__(self) -> _Watchdog:
         self._timer.start()
         return self
+
+    @contextlib.contextmanager
+    def paused(self, deadline: _Deadline) -> Iterator[None]:
+        """The deadline stands still while the block runs (the backup: its own bound is pg_dump's)."""
+        self._timer.cancel()
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            deadline.extend(time.monotonic() - started)
+            self._timer = threading.Timer(max(deadline.remaining(), 0.0), self._fire)
+            self._timer.daemon = True
+            self._timer.start()
 
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
@@ -145,7 +169,10 @@ def _invalid_indexes_after(conn: psycopg.Connection[Any], dsn: str) -> list[str]
         return None
 
 
-def _connect(dsn: str, deadline: _Deadline, *, read_only: bool) -> psycopg.Connection[Any]:
+def _connect(
+    dsn: str, deadline: _Deadline, *, read_only: bool, err: TextIO | None
+) -> psycopg.Connection[Any]:
+    """The connection, after the server-version preflight (refusal raised, warning printed on err)."""
     try:
         conn = psycopg.connect(
             dsn,
@@ -156,6 +183,13 @@ def _connect(dsn: str, deadline: _Deadline, *, read_only: bool) -> psycopg.Conne
     except Exception as exc:  # any failure to connect is reported the same way
         reason = _one_line(str(exc)) or type(exc).__name__
         raise MigrateError(f"connect {mask_dsn(dsn)}: {reason}") from None
+    try:
+        warning = pgsupport.check(conn.info.server_version)
+    except pgsupport.TooOld as exc:
+        conn.close()
+        raise MigrateError(str(exc)) from None
+    if warning and err is not None:
+        print(f"{PROG}: warning: {warning}", file=err, flush=True)
     if read_only:
         conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
     return conn
@@ -238,32 +272,53 @@ def apply(
     allow_missing: bool,
     out: TextIO,
     err: TextIO,
+    backup_settings: backup.Settings | None = None,
 ) -> int:
-    return _guard(dsn, lambda: _apply(mset, dsn, timeout, allow_missing, out, err))
+    return _guard(dsn, lambda: _apply(mset, dsn, timeout, allow_missing, out, err, backup_settings))
 
 
 def _apply(
-    mset: MigrationSet, dsn: str, timeout: float, allow_missing: bool, out: TextIO, err: TextIO
+    mset: MigrationSet,
+    dsn: str,
+    timeout: float,
+    allow_missing: bool,
+    out: TextIO,
+    err: TextIO,
+    settings: backup.Settings | None,
 ) -> int:
     deadline = _Deadline(timeout)
     parsed = parse_all(mset)
-    conn = _connect(dsn, deadline, read_only=False)
-    print(f"applying migrations against {mask_dsn(dsn)} ...", file=out, flush=True)
+    conn = _connect(dsn, deadline, read_only=False, err=err)
     locked = False
+    taken: backup.Result | None = None
     try:
         with _Watchdog(conn, deadline) as dog:
             phase = "waiting for the migration lock"
             try:
                 _lock(conn, deadline, dog, err)
                 locked = True
+                phase = "reading goose_db_version"
+                exists = store.table_exists(conn)
+                applied = store.applied_versions(conn) if exists else {}
+                current, todo = compute_plan(mset, applied, allow_missing=allow_missing)
+                if todo and current > 0 and settings is not None:
+                    phase = "backing up"
+                    target = max(current, *(mf.version for mf in todo))
+                    with dog.paused(deadline):
+                        taken = _backup(conn, dsn, settings, current, target, timeout, err)
+                    if taken is not None:
+                        print(taken.line(), file=out, flush=True)
+                print(f"applying migrations against {mask_dsn(dsn)} ...", file=out, flush=True)
                 phase = "preparing goose_db_version"
-                if not store.table_exists(conn):
+                if not exists:
                     store.create_table(conn)
                 store.ensure_checksum_table(conn)
-                current, todo = compute_plan(mset, store.applied_versions(conn), allow_missing=allow_missing)
                 for mf in todo:
                     phase = f"applying {mf.name}"
-                    _apply_one(conn, mf, parsed[mf.version], deadline, dog, dsn, err, current)
+                    try:
+                        _apply_one(conn, mf, parsed[mf.version], deadline, dog, dsn, err, current)
+                    except _Abort as exc:
+                        raise _Abort(*exc.args, *_restore_advice(taken)) from None
                     current = max(current, mf.version)
                 phase = "reading the version"
                 final = store.db_version(conn) or 0
@@ -289,6 +344,62 @@ def _apply(
         print(f"- {mf.name}", file=out)
     print("migrations applied", file=out, flush=True)
     return 0
+
+
+def _backup(
+    conn: psycopg.Connection[Any],
+    dsn: str,
+    settings: backup.Settings,
+    current: int,
+    target: int,
+    timeout: float,
+    err: TextIO,
+) -> backup.Result | None:
+    """The pre-migration dump, or None when the operator turned it off (said in one line)."""
+    if settings.disabled:
+        print(
+            f"{PROG}: --no-backup: migrating version {current} to {target} without a backup",
+            file=err,
+            flush=True,
+        )
+        return None
+    if settings.directory is None:
+        # Nothing configured (no openwatch.toml, which sets [backup] dir, and no --backup-dir): the
+        # goose-compatible behaviour, silent, so scripted runs keep goose's output.
+        return None
+    server = conn.info.server_version
+    try:
+        tools = backup.find_tools(
+            pgsupport.major_of(server), pgsupport.version_text(server), settings.pg_bindir
+        )
+        return backup.take(
+            tools=tools,
+            # what the operator wrote (the driver's resolved parameters would name keywords the bundled
+            # libpq knows and an older pg_dump does not); PG* variables reach pg_dump as they reached us
+            params={k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None},
+            password=conn.info.password,
+            directory=settings.directory,
+            from_version=current,
+            to_version=target,
+            keep=settings.keep,
+            lock_timeout=timeout,
+        )
+    except backup.BackupError as exc:
+        raise _Abort(str(exc)) from None
+    except subprocess.TimeoutExpired as exc:
+        raise _Abort(
+            f"{exc.cmd[0]} did not finish in {_seconds(exc.timeout)}; nothing was migrated"
+        ) from None
+
+
+def _restore_advice(taken: backup.Result | None) -> list[str]:
+    """After a failed file: where the pre-migration backup is and the command that restores it."""
+    if taken is None:
+        return []
+    return [
+        f"the database was backed up before this migrate: {taken.path}",
+        f"to return to that backup: {backup.restore_command(taken.path)}",
+    ]
 
 
 def _lock_holder(conn: psycopg.Connection[Any]) -> str:
@@ -460,8 +571,8 @@ def _failure_lines(
 # status
 
 
-def status(mset: MigrationSet, dsn: str, *, timeout: float, out: TextIO) -> int:
-    return _guard(dsn, lambda: _status(mset, dsn, timeout, out))
+def status(mset: MigrationSet, dsn: str, *, timeout: float, out: TextIO, err: TextIO | None = None) -> int:
+    return _guard(dsn, lambda: _status(mset, dsn, timeout, out, err))
 
 
 @dataclass(frozen=True)
@@ -473,9 +584,9 @@ class _Snapshot:
     sums: dict[int, str]
 
 
-def _read_snapshot(dsn: str, timeout: float) -> _Snapshot:
+def _read_snapshot(dsn: str, timeout: float, err: TextIO | None) -> _Snapshot:
     deadline = _Deadline(timeout)
-    conn = _connect(dsn, deadline, read_only=True)
+    conn = _connect(dsn, deadline, read_only=True, err=err)
     try:
         with _Watchdog(conn, deadline) as dog:
             try:
@@ -495,8 +606,8 @@ def _read_snapshot(dsn: str, timeout: float) -> _Snapshot:
         conn.close()
 
 
-def _status(mset: MigrationSet, dsn: str, timeout: float, out: TextIO) -> int:
-    snap = _read_snapshot(dsn, timeout)
+def _status(mset: MigrationSet, dsn: str, timeout: float, out: TextIO, err: TextIO | None) -> int:
+    snap = _read_snapshot(dsn, timeout, err)
     exists, applied, sums = snap.exists, snap.applied, snap.sums
 
     done = {v for v, a in applied.items() if a.is_applied and v != 0}
@@ -556,13 +667,23 @@ def _status(mset: MigrationSet, dsn: str, timeout: float, out: TextIO) -> int:
 # plan (dry run)
 
 
-def plan(mset: MigrationSet, dsn: str, *, timeout: float, allow_missing: bool, out: TextIO) -> int:
-    return _guard(dsn, lambda: _plan(mset, dsn, timeout, allow_missing, out))
+def plan(
+    mset: MigrationSet,
+    dsn: str,
+    *,
+    timeout: float,
+    allow_missing: bool,
+    out: TextIO,
+    err: TextIO | None = None,
+) -> int:
+    return _guard(dsn, lambda: _plan(mset, dsn, timeout, allow_missing, out, err))
 
 
-def _plan(mset: MigrationSet, dsn: str, timeout: float, allow_missing: bool, out: TextIO) -> int:
+def _plan(
+    mset: MigrationSet, dsn: str, timeout: float, allow_missing: bool, out: TextIO, err: TextIO | None
+) -> int:
     parsed = parse_all(mset)
-    snap = _read_snapshot(dsn, timeout)
+    snap = _read_snapshot(dsn, timeout, err)
     exists = snap.exists
     current, todo = compute_plan(mset, snap.applied, allow_missing=allow_missing)
     print(f"-- openwatch migrate --dry-run against {mask_dsn(dsn)}: nothing is changed", file=out)

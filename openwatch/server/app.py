@@ -21,7 +21,7 @@ from types import FrameType
 
 import psycopg
 
-from openwatch import buildinfo, config
+from openwatch import buildinfo, config, pgsupport
 from openwatch.migrations import source
 from openwatch.server import api, db, handler
 from openwatch.server.logs import Logger
@@ -168,6 +168,13 @@ def check_schema(dsn: str, expected: int, stop: db.Stop, log: Logger) -> psycopg
         raise StartupError(f"connect {config.mask_dsn(dsn)}: {exc}") from None
     if conn is None:
         return None
+    try:
+        warning = pgsupport.check(conn.info.server_version)
+    except pgsupport.TooOld as exc:
+        conn.close()
+        raise StartupError(str(exc)) from None
+    if warning:
+        log.warn(warning)
     try:
         current = db.schema_version(conn)
     except Exception as exc:

@@ -169,6 +169,10 @@ class Package:
             "requires_post": list(dep.get("requires_post", [])),
         }
 
+    def recommends(self, fmt: str) -> list[str]:
+        """Weak dependencies (DEB Recommends, RPM Recommends): installed by default, never required."""
+        return [str(r) for r in self.depends[fmt].get("recommends", [])]
+
     def deb_depends(self, glibc_floor: str) -> list[str]:
         dep = self.depends["deb"]
         return [f"{dep['libc']} (>= {glibc_floor})", *dep.get("depends", [])]

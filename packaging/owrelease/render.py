@@ -152,11 +152,14 @@ def context(pkg: Package, facts: BuildFacts) -> dict[str, Any]:
             "requires": rpm_req["requires"],
             "requires_pre": rpm_req["requires_pre"],
             "requires_post": rpm_req["requires_post"],
+            "recommends": pkg.recommends("rpm"),
             "files": pkg.rpm_files(),
             "description": _wrapped(pkg.description),
         },
         "deb": {
             "depends": ", ".join(pkg.deb_depends(facts.glibc_floor)),
+            # a Recommends: line only when there is something to recommend (the templates have no if)
+            "recommends_lines": [f"Recommends: {', '.join(r)}" for r in [pkg.recommends("deb")] if r],
             "description": _deb_description(pkg),
             "conffiles": pkg.conffiles("deb"),
             "fixups": pkg.ownership_fixes("deb"),

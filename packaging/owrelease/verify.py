@@ -163,6 +163,14 @@ def _verify_relations(view: PackageView, model: Package) -> list[str]:
     for name in wanted:
         if name not in names:
             out.append(f"{label}: (package): {field_name}: {name} missing")
+    weak = _names(view.relations.get("Recommends", []))
+    for name in model.recommends(view.format):
+        if name not in weak:
+            out.append(f"{label}: (package): Recommends: {name} missing")
+    for name in names:
+        # the database may be remote: a hard PostgreSQL dependency would be wrong, a weak one is the most
+        if name.startswith("postgresql"):
+            out.append(f"{label}: (package): {field_name}: {name} must not be a hard dependency")
     libc = dep["libc"]
     libc_rels = [r for r in got if r.split()[0] == libc]
     if not any(">=" in r for r in libc_rels):

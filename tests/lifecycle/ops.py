@@ -82,6 +82,16 @@ def migrate(t: Target, m: owmodel.Package, dsn: str, head: int, *, binary_files:
     proc = t.exec("sudo", "-u", m.account.user, "openwatch", "migrate", check=False)
     assert proc.returncode == 0, f"migrate failed rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     lines = proc.stdout.splitlines()
+    if lines and lines[0].startswith("backed up to "):
+        # an upgrade (something pending on an existing schema): the backup, into the package's directory
+        backups = m.by_id["backups"].path
+        found = re.fullmatch(
+            rf"backed up to ({re.escape(backups)}/openwatch_\S+\.dump) \(.+, [\d.]+ s\)", lines[0]
+        )
+        assert found, lines[0]
+        owner = t.exec("stat", "-c", "%U:%G %a", found.group(1)).stdout.split()
+        assert owner == [f"{m.account.user}:{m.account.group}", "600"], owner
+        lines = lines[1:]
     assert lines[0] == f"applying migrations against {masked(dsn)} ...", lines[0]
     assert f"current version: {head}" in lines, proc.stdout
     files = binary_files if binary_files is not None else head

@@ -325,9 +325,11 @@ def kill_processes_in(root: Path) -> list[int]:
 
 # Chroot scenarios (apt, dnf --installroot): minbase plus what the package needs at run time.
 # sudo: the migration guide's commands are `sudo -u openwatch openwatch ...`, run as written.
-CHROOT_BASE = BaseSpec("chroot", (*MIN_PACKAGES, "sudo"))
+# postgresql-client: what the package recommends, for migrate's pre-migration pg_dump (the upgrades
+# back up into the package's /var/lib/openwatch/backups, as the service user).
+CHROOT_BASE = BaseSpec("chroot", (*MIN_PACKAGES, "sudo", "postgresql-client"))
 # `rpm -i` run by the root's own rpm, as an operator on the box would.
-RPM_BASE = BaseSpec("rpm", (*MIN_PACKAGES, "sudo", "rpm"))
+RPM_BASE = BaseSpec("rpm", (*MIN_PACKAGES, "sudo", "rpm", "postgresql-client"))
 # A real systemd as PID 1 (systemd-nspawn -b) with PostgreSQL inside the container: the container has its
 # own network namespace, so the operator-style DSN (127.0.0.1:5432, scram password) points at this cluster.
 SYSTEMD_BASE = BaseSpec(
@@ -353,6 +355,17 @@ SYSTEMD_PREPARE = (
     # No console getty on the read-only console: it only adds noise to the boot log.
     "systemctl mask console-getty.service getty@tty1.service",
 )
+
+
+# The PostgreSQL compatibility matrix (tests/pgmatrix): per major, the Debian release that ships it, and a
+# minbase root holding that release's own server and client, nothing else. The package name pins the
+# major (``postgresql`` alone would silently move when a release's default changes). One base name per
+# major: parallel debootstraps never share a download cache.
+PG_SUITES: dict[int, str] = {13: "bullseye", 15: "bookworm", 17: "trixie", 18: "sid"}
+
+
+def pg_base(major: int) -> BaseSpec:
+    return BaseSpec(f"pg{major}", (f"postgresql-{major}",), suite=PG_SUITES[major])
 
 
 def base_for(spec: BaseSpec) -> Path:
