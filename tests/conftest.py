@@ -132,7 +132,10 @@ def release_build(tmp_path_factory: pytest.TempPathFactory) -> ReleaseBuild:
 
     snap = tmp_path_factory.mktemp("src")
     shutil.copytree(
-        ROOT / "openwatch", snap / "openwatch", ignore=shutil.ignore_patterns("__pycache__", "_build.py")
+        ROOT / "openwatch",
+        snap / "openwatch",
+        symlinks=True,  # openwatch/migrations/sql -> ../../migrations stays a link, as in the tree
+        ignore=shutil.ignore_patterns("__pycache__", "_build.py"),
     )
     shutil.copytree(ROOT / "migrations", snap / "migrations")
     messages: list[str] = []
