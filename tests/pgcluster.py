@@ -1,6 +1,6 @@
 """Throwaway PostgreSQL clusters and database probes for the crash, race and fault tests.
 
-The shared server (``.ci/pg-start``, port 5432) is never stopped by a test. A test that stops a server
+The suite's own server (``suitepg``) is never stopped by a test. A test that stops a server
 makes its own cluster here: ``initdb`` + ``pg_ctl`` as the ``postgres`` user, on a free port, with its
 socket and data under a temporary directory; the context manager always tears it down (``pg_ctl stop
 -m immediate``, then the directory is removed), even when the test fails.
