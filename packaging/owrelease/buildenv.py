@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -80,9 +81,9 @@ def require(tool: str, *, install: bool = False) -> str:
         return found
     deb_pkg, rpm_pkg = _PROVIDERS.get(tool, (tool, tool))
     if install and os.geteuid() == 0:
-        if shutil.which("apt-get"):
-            argv = ["apt-get", "install", "-y", "--no-install-recommends", *deb_pkg.split()]
-            subprocess.run(argv, check=False)
+        if _is_debian():
+            with contextlib.suppress(ToolMissing):  # the line below names the package either way
+                _apt_install(tuple(deb_pkg.split()))
         elif shutil.which("dnf"):
             subprocess.run(["dnf", "install", "-y", *rpm_pkg.split()], check=False)
         found = shutil.which(tool)
@@ -184,6 +185,15 @@ def ensure_packages(session: str, log: Callable[[str], object] = print) -> None:
             "create_main_cluster = false\n",
             encoding="utf-8",
         )
+    _apt_install(tuple(missing))
+    still = missing_packages(tuple(missing))
+    if still:
+        raise ToolMissing(f"apt-get installed but dpkg still lacks: {' '.join(still)}")
+
+
+def _apt_install(names: tuple[str, ...]) -> None:
+    """apt-get update + install, quietly; raises ToolMissing with apt's last line when it fails."""
+    missing = list(names)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for argv in (
         ["apt-get", "update", "-qq"],
@@ -193,6 +203,3 @@ def ensure_packages(session: str, log: Callable[[str], object] = print) -> None:
         if res.returncode != 0:
             tail = (res.stderr.strip() or res.stdout.strip()).splitlines()[-1:]
             raise ToolMissing(f"{' '.join(argv)} failed (exit {res.returncode}): {' '.join(tail)}")
-    still = missing_packages(tuple(missing))
-    if still:
-        raise ToolMissing(f"apt-get installed but dpkg still lacks: {' '.join(still)}")
