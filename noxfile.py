@@ -59,6 +59,14 @@ def _require(session: nox.Session, tool: str) -> None:
         session.error(str(exc))
 
 
+def _system(session: nox.Session, which: str) -> None:
+    """The system packages of ``which`` (buildenv.SYSTEM_PACKAGES): installed as root on Debian."""
+    try:
+        buildenv.ensure_packages(which, log=session.log)
+    except buildenv.ToolMissing as exc:
+        session.error(str(exc))
+
+
 def _toolkit(session: nox.Session, *args: str) -> None:
     session.run("python", "-m", "owrelease", *args, env=TOOLKIT_ENV)
 
@@ -85,6 +93,7 @@ def render(session: nox.Session) -> None:
 @nox.session
 def build_rpm(session: nox.Session) -> None:
     """dist/openwatch-<version>-<release>.<arch>.rpm and dist/SHA256SUMS."""
+    _system(session, "build")
     _require(session, "rpmbuild")
     _install(session, "freeze", "release")
     _toolkit(session, "build-rpm", *session.posargs)
@@ -93,6 +102,7 @@ def build_rpm(session: nox.Session) -> None:
 @nox.session
 def build_deb(session: nox.Session) -> None:
     """dist/openwatch_<version>-<release>_<arch>.deb and dist/SHA256SUMS."""
+    _system(session, "build")
     _require(session, "dpkg-deb")
     _install(session, "freeze", "release")
     _toolkit(session, "build-deb", *session.posargs)
@@ -101,6 +111,7 @@ def build_deb(session: nox.Session) -> None:
 @nox.session
 def verify(session: nox.Session) -> None:
     """What dist/ holds against package.toml, each other, migrations/ and the lock; then the gates."""
+    _system(session, "verify")
     for tool in ("dpkg-deb", "systemd-analyze", "lintian", "rpmlint"):
         _require(session, tool)
     _install(session, "freeze", "inspect")
@@ -125,7 +136,11 @@ def repro(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """pytest with every Python test dependency; arguments after -- go to pytest."""
+    """pytest with every Python test dependency; arguments after -- go to pytest.
+
+    The suite starts its own throwaway PostgreSQL (tests/suitepg.py) and removes it at the end.
+    """
+    _system(session, "tests")
     for tool in ("rpmbuild", "dpkg-deb", "rpm2cpio", "cpio", "systemd-analyze"):
         _require(session, tool)
     _install(session, "tests")

@@ -1,7 +1,8 @@
 """Shared fixtures: a real PostgreSQL server and the way to run the CLI.
 
-The server is the one `.ci/pg-start` starts (the distribution's cluster, via pg_ctlcluster). Tests
-never mock it: when it is not reachable, they fail with a line saying how to start it.
+The server is the suite's own throwaway cluster (``suitepg``: initdb in a temporary directory, a free
+port, removed at the end), or the existing server ``OPENWATCH_TEST_PG_ADMIN`` names. Tests never mock
+it: when it is not usable, they fail with a line saying why.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
+import suitepg
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-ADMIN_DSN = os.environ.get(
-    "OPENWATCH_TEST_PG_ADMIN", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"
-)
+_EXISTING = os.environ.get("OPENWATCH_TEST_PG_ADMIN")
+ADMIN_DSN = _EXISTING or suitepg.ADMIN_DSN  # the suite's cluster is started on first connection
 # A password with everything a shell or a URL would mangle: the tests prove it survives.
 TEST_ROLE = "ow_test"
 TEST_PASSWORD = "p&ss w0rd#'\"$x"
@@ -37,7 +38,7 @@ class Database:
 def _admin_connect(dbname: str = "postgres"):
     import psycopg
 
-    parts = urlsplit(ADMIN_DSN)
+    parts = urlsplit(ADMIN_DSN if _EXISTING else suitepg.admin_dsn())
     dsn = urlunsplit(parts._replace(path="/" + dbname))
     return psycopg.connect(dsn, autocommit=True, connect_timeout=5)
 
@@ -54,8 +55,32 @@ def pg_server() -> str:
             else:
                 conn.execute(f"CREATE ROLE {TEST_ROLE} LOGIN PASSWORD {_lit(TEST_PASSWORD)}")
     except Exception as exc:  # any failure means "server not usable"
-        pytest.fail(f"PostgreSQL not reachable at {ADMIN_DSN.split('@')[-1]}: {exc}; run 'bash .ci/pg-start'")
+        where = "OPENWATCH_TEST_PG_ADMIN" if _EXISTING else "the suite's throwaway cluster"
+        pytest.fail(f"PostgreSQL not usable at {ADMIN_DSN.split('@')[-1]} ({where}): {exc}")
     return ADMIN_DSN
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    suitepg.stop()  # also after failures and Ctrl-C; atexit and SIGTERM/SIGHUP are covered in suitepg
+
+
+# Measured on a 2-core machine (see README "The two commands"): said before the run, so nobody waits blind.
+_FIRST_RUN = "a first run on a fresh machine makes the bullseye build root and the Debian test roots too"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    cold = [
+        str(p)
+        for p in (
+            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "openwatch-release",
+            Path("/var/cache/openwatch-tests"),
+        )
+        if not p.exists()
+    ]
+    caches = f"caches missing: {', '.join(cold)}: {_FIRST_RUN}" if cold else "caches present"
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"openwatch: running {len(session.items)} tests ({caches}); times in README.md")
 
 
 def _lit(value: str) -> str:
@@ -132,7 +157,10 @@ def release_build(tmp_path_factory: pytest.TempPathFactory) -> ReleaseBuild:
 
     snap = tmp_path_factory.mktemp("src")
     shutil.copytree(
-        ROOT / "openwatch", snap / "openwatch", ignore=shutil.ignore_patterns("__pycache__", "_build.py")
+        ROOT / "openwatch",
+        snap / "openwatch",
+        symlinks=True,  # openwatch/migrations/sql -> ../../migrations stays a link, as in the tree
+        ignore=shutil.ignore_patterns("__pycache__", "_build.py"),
     )
     shutil.copytree(ROOT / "migrations", snap / "migrations")
     messages: list[str] = []

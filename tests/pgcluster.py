@@ -1,6 +1,6 @@
 """Throwaway PostgreSQL clusters and database probes for the crash, race and fault tests.
 
-The shared server (``.ci/pg-start``, port 5432) is never stopped by a test. A test that stops a server
+The suite's own server (``suitepg``) is never stopped by a test. A test that stops a server
 makes its own cluster here: ``initdb`` + ``pg_ctl`` as the ``postgres`` user, on a free port, with its
 socket and data under a temporary directory; the context manager always tears it down (``pg_ctl stop
 -m immediate``, then the directory is removed), even when the test fails.
@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import psycopg
 
@@ -91,7 +91,10 @@ def free_port() -> int:
 def _as_postgres(*cmd: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     if os.geteuid() == 0:
         cmd = ("runuser", "-u", "postgres", "--", *cmd)
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    # its own session: a Ctrl-C in the terminal reaches pytest (which tears down), not the postmaster
+    r = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, check=False, start_new_session=True
+    )
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip() or r.stdout.strip()}")
     return r
@@ -104,6 +107,8 @@ class Cluster:
     base: Path
     port: int
     bindir: Path = field(default_factory=pg_bindir)
+    password: str = SUPERUSER_PASSWORD
+    max_connections: int = 40
 
     @property
     def datadir(self) -> Path:
@@ -114,15 +119,17 @@ class Cluster:
         return self.base / "server.log"
 
     def admin_dsn(self, dbname: str = "postgres") -> str:
-        return f"postgresql://postgres:{SUPERUSER_PASSWORD}@127.0.0.1:{self.port}/{dbname}"
+        return f"postgresql://postgres:{quote(self.password, safe='')}@127.0.0.1:{self.port}/{dbname}"
 
     def dsn_for(self, role: str, password: str, dbname: str) -> str:
         return f"postgres://{role}:{quote(password, safe='')}@127.0.0.1:{self.port}/{dbname}?sslmode=disable"
 
     def init(self) -> None:
         pwfile = self.base / "pw"
-        pwfile.write_text(SUPERUSER_PASSWORD + "\n")
-        shutil.chown(pwfile, "postgres")
+        pwfile.touch(0o600)
+        pwfile.write_text(self.password + "\n")
+        if os.geteuid() == 0:
+            shutil.chown(pwfile, "postgres")
         _as_postgres(
             str(self.bindir / "initdb"),
             "-D",
@@ -141,7 +148,7 @@ class Cluster:
     def start(self) -> None:
         options = (
             f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c full_page_writes=off -c max_connections=40"
+            f"-c full_page_writes=off -c max_connections={self.max_connections}"
         )
         _as_postgres(
             str(self.bindir / "pg_ctl"),
@@ -195,12 +202,24 @@ def throwaway_cluster() -> Iterator[Cluster]:
 # probes
 
 
+def dsn_env(dsn: str) -> tuple[str, dict[str, str]]:
+    """(dsn without its password, environment with PGPASSWORD): for libpq tools, so it never reaches argv."""
+    parts = urlsplit(dsn)
+    env = dict(os.environ)
+    if parts.password is None:
+        return dsn, env
+    env["PGPASSWORD"] = unquote(parts.password)
+    netloc = f"{parts.username}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc)), env
+
+
 def schema_dump(admin_dsn: str, *exclude_tables: str) -> str:
     """``pg_dump --schema-only`` without the parts that differ between two equal schemas."""
     cmd = ["pg_dump", "--schema-only"]
     for table in exclude_tables:
         cmd += ["--exclude-table", table]
-    r = subprocess.run([*cmd, admin_dsn], capture_output=True, text=True, timeout=120, check=False)
+    dsn, env = dsn_env(admin_dsn)
+    r = subprocess.run([*cmd, dsn], capture_output=True, text=True, timeout=120, check=False, env=env)
     if r.returncode != 0:
         raise RuntimeError(f"pg_dump failed: {r.stderr.strip()}")
     keep = []

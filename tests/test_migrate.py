@@ -288,7 +288,7 @@ def test_connect_failures_are_masked(fresh_db: Database) -> None:
     quoted = TEST_PASSWORD.replace("'", "\\'")
     kv = f"host=127.0.0.1 port=1 user={TEST_ROLE} password='{quoted}'"
     raw = f"postgres://{TEST_ROLE}:{TEST_PASSWORD}@{host_port()}/{fresh_db.name}"
-    for dsn in (wrong_db, kv, raw, fresh_db.dsn.replace("5432", "1")):
+    for dsn in (wrong_db, kv, raw, fresh_db.dsn.replace(f"@{host_port()}/", "@127.0.0.1:1/")):
         for args in (["migrate"], ["migrate", "status"], ["migrate", "--dry-run"]):
             r = migrate(fresh_db, *args, "--timeout", "5", dsn=dsn)
             assert r.returncode == 1, (dsn, r.stdout)

@@ -19,6 +19,7 @@ import pytest
 from psycopg import errors
 
 from openwatch.migrations import sqlparse
+from tests.pgcluster import dsn_env
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
@@ -150,8 +151,10 @@ def current_version(conn: psycopg.Connection) -> int:
 
 
 def schema_dump(admin_dsn: str) -> str:
+    dsn, env = dsn_env(admin_dsn)  # the password through the environment, never argv
     proc = subprocess.run(
-        ["pg_dump", "--schema-only", "--no-password", "--dbname", admin_dsn],
+        ["pg_dump", "--schema-only", "--no-password", "--dbname", dsn],
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,

@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import warnings
@@ -573,19 +574,31 @@ def test_log_level_is_honoured(migrated_db: Database, start_server: StartServer)
 def _unprivileged(workdir: Path, binary: Path | None) -> tuple[list[str], list[str], dict[str, str]]:
     """(wrapper, argv, env) running serve as nobody with no capabilities.
 
-    From source, the interpreter may live under a directory nobody cannot enter (/root/.pyenv): a
-    private mount namespace binds it into ``workdir`` so that nobody can reach it, nothing else changes.
+    From source it is this test venv's interpreter and packages (never the base interpreter's, which
+    hold nothing on a fresh machine). The venv, its base interpreter (/root/.pyenv) and the tree may
+    live where nobody cannot enter: a private mount namespace binds each into ``workdir``, where a
+    venv of the same packages is assembled (pyvenv.cfg pointing at the bound interpreter).
     """
     drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
     if binary is not None:
         copy = workdir / "openwatch"
         shutil.copy2(binary, copy)
         return drop, [str(copy), "serve"], {}
-    base = Path(sys.base_prefix)
-    mount = workdir / "python"
-    mount.mkdir()
-    exe = mount / Path(sys.executable).resolve().relative_to(base.resolve())
-    script = 'mount --bind "$1" "$2"; shift 2; exec "$@"'
+    base = Path(sys.base_prefix).resolve()
+    site = Path(sysconfig.get_path("purelib"))  # this venv's site-packages (psycopg, ...)
+    assert Path(sys.prefix) != Path(sys.base_prefix), "the suite runs in a venv (nox -s tests)"
+    python, venv, src = workdir / "python", workdir / "venv", workdir / "src"
+    bound_site = venv / site.relative_to(sys.prefix)
+    for d in (python, bound_site, src, venv / "bin"):
+        d.mkdir(parents=True)
+    exe = Path(sys.executable).resolve().relative_to(base)
+    (venv / "bin" / "python").symlink_to(python / exe)
+    (venv / "pyvenv.cfg").write_text(f"home = {python / exe.parent}\ninclude-system-site-packages = false\n")
+    for d in (workdir, venv, venv / "bin", *bound_site.parents):
+        if d.is_relative_to(workdir):
+            d.chmod(0o755)
+    script = 'while [ "$1" != -- ]; do mount --bind "$1" "$2"; shift 2; done; shift; exec "$@"'
+    binds = [str(base), str(python), str(site), str(bound_site), str(ROOT), str(src)]
     wrapper = [
         "unshare",
         "--mount",
@@ -596,11 +609,15 @@ def _unprivileged(workdir: Path, binary: Path | None) -> tuple[list[str], list[s
         "-ec",
         script,
         "sh",
-        str(base),
-        str(mount),
+        *binds,
+        "--",
     ]
-    env = {"LD_LIBRARY_PATH": str(mount / "lib"), "PYTHONDONTWRITEBYTECODE": "1"}
-    return [*wrapper, *drop], [str(exe), "-m", "openwatch", "serve"], env
+    env = {
+        "LD_LIBRARY_PATH": str(python / "lib"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": str(src),  # the tree under test, reachable by nobody
+    }
+    return [*wrapper, *drop], [str(venv / "bin" / "python"), "-m", "openwatch", "serve"], env
 
 
 def test_runs_as_unprivileged_user(migrated_db: Database, openwatch_binary: Path | None) -> None:

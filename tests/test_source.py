@@ -74,7 +74,7 @@ def test_empty_and_missing_directories(tmp_path: Path) -> None:
 
 
 def test_embedded_is_the_repo_migrations_dir() -> None:
-    assert source.embedded_dir() == ROOT / "migrations"
+    assert source.embedded_dir().resolve() == ROOT / "migrations"
     mset = source.embedded()
     names = sorted(p.name for p in (ROOT / "migrations").glob("*.sql"))
     assert sorted(f.name for f in mset.files) == names

@@ -1,7 +1,10 @@
 """The migration set: goose SQL files with their versions, names and sha256.
 
-The same code serves the embedded set (frozen: ``sys._MEIPASS/migrations``; from source: the repo's
-``migrations/`` next to the package) and a ``--dir``. Discovery follows the goose CLI's collection:
+The same code serves the embedded set and a ``--dir``. The embedded set is package data, read with
+importlib.resources as ``openwatch.migrations/sql``: in a source checkout that is a committed symlink to
+the top-level ``migrations/`` (the one place migrations are written); a wheel carries the files
+themselves (``[tool.setuptools.package-data]``). The frozen bundle keeps them at ``sys._MEIPASS/migrations``,
+where ``owrelease.verify`` reads them back out of the archive. Discovery follows the goose CLI's collection:
 top-level ``*.sql`` only, every one must carry a numeric version before its first ``_`` (a stray
 ``schema.sql`` is an error, not silently skipped), duplicate versions are fatal naming both files, and
 an empty set is an error. On top of goose, names must match ``^\\d+_[^/]+\\.sql$``. Other files (such
@@ -13,6 +16,7 @@ Importing this module is cheap (no database driver): ``migrate list`` and ``--ve
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import re
 import sys
 from dataclasses import dataclass
@@ -98,10 +102,13 @@ def from_dir(directory: str | Path) -> MigrationSet:
 
 
 def embedded_dir() -> Path:
-    """Where the embedded migrations live: inside the frozen bundle, or the source tree."""
+    """Where the embedded migrations live: inside the frozen bundle, else this package's ``sql`` data."""
     if getattr(sys, "frozen", False):
         return Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "migrations"
-    return Path(__file__).resolve().parent.parent.parent / "migrations"
+    data = importlib.resources.files(__package__).joinpath("sql")
+    if not isinstance(data, Path):  # e.g. a zip import: from_dir needs real files
+        raise SourceError(f"{data}: package data is not on a file system")
+    return data
 
 
 def embedded() -> MigrationSet:
