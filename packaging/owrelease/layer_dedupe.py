@@ -95,7 +95,9 @@ echo "moved aside: $(cd {removed} && ls | tr '\\n' ' ')"
 _SYM_RE = r"^\s*\d+:\s+[0-9a-f]+\s+\d+\s+\w+\s+\w+\s+\w+\s+(\w+)\s+([^@\s]+)(@@?)(OPENSSL_[0-9.]+)"
 
 
-def openssl_symbol_report(br: BuildRoot, consumers: list[str] | None = None) -> dict[str, list[str]]:
+def openssl_symbol_report(
+    br: BuildRoot, consumers: list[str] | None = None, ours: list[str] | None = None
+) -> dict[str, list[str]]:
     """Consumers (in-root paths; default: psycopg-binary's ELFs in the venv) -> the ``symbol@OPENSSL_x``
     they import that our OpenSSL does not define.
 
@@ -104,7 +106,7 @@ def openssl_symbol_report(br: BuildRoot, consumers: list[str] | None = None) -> 
     import re
 
     sym_re = re.compile(_SYM_RE)
-    ours = [f"{OPENSSL_LIB}/{name}" for name in OURS.values()]
+    ours = ours or [f"{OPENSSL_LIB}/{name}" for name in OURS.values()]
     if consumers is None:
         consumers = sorted(
             str(Path("/") / p.relative_to(br.path))

@@ -140,6 +140,14 @@ def check(
     chosen: dict[str, Component] = {}
     for name, decl in decls.items():
         found = candidates(decl, mirror, indexes)
+        pinned = (lock or {}).get(name)
+        for c in found:  # first: a pin the archive now contradicts is an error, served or not
+            same_name = pinned is not None and c.component.orig_tarball == pinned.orig_tarball
+            if pinned is not None and same_name and c.component.sha256 != pinned.sha256:
+                raise CheckError(
+                    f"packaging/runtime.lock.json: {name}: {pinned.orig_tarball} is listed in "
+                    f"{c.component.suite} with sha256 {c.component.sha256}, the lock pins {pinned.sha256}"
+                )
         best, listed = newest(found, decl)
         if best is None:
             raise CheckError(
@@ -155,16 +163,9 @@ def check(
                 f"; {listed.component.upstream_version} ({listed.component.suite}) is listed "
                 f"but the mirror does not serve {listed.component.orig_tarball}"
             )
-        pinned = (lock or {}).get(name)
         if pinned is None:
             lines.append(f"{name}: not in the lock; newest: {_describe(best.component)}{note}")
             continue
-        for c in found:
-            if c.component.orig_tarball == pinned.orig_tarball and c.component.sha256 != pinned.sha256:
-                raise CheckError(
-                    f"packaging/runtime.lock.json: {name}: {pinned.orig_tarball} is listed in "
-                    f"{c.component.suite} with sha256 {c.component.sha256}, the lock pins {pinned.sha256}"
-                )
         if Version(best.component.upstream_version) > Version(pinned.upstream_version):
             lines.append(
                 f"{name}: newer release available: {best.component.upstream_version} "
