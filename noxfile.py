@@ -5,6 +5,7 @@
     nox -s verify                 check dist/ (model, rpm vs deb, embedded migrations, lintian, rpmlint,
                                   squawk, systemd-analyze) and write dist/openwatch-<version>.manifest.json
     nox -s lock [-- --check]      append new migrations to migrations/migrations.lock (or only check)
+    nox -s runtime [-- --update]  is packaging/runtime.lock.json (CPython, OpenSSL) current? (or rewrite it)
     nox -s repro                  build the committed tree twice from fresh clones and compare
     nox -s tests -- -m packages   pytest with every test dependency
     nox -s lint                   ruff check + ruff format --check + mypy
@@ -123,6 +124,13 @@ def verify(session: nox.Session) -> None:
 def lock(session: nox.Session) -> None:
     """migrations/migrations.lock: append the new migrations (``-- --check`` only checks)."""
     session.run("python", "-m", "owrelease.lock", *session.posargs, env=TOOLKIT_ENV)
+
+
+@nox.session
+def runtime(session: nox.Session) -> None:
+    """Is packaging/runtime.lock.json the newest CPython/OpenSSL served? (``-- --update``: rewrite)"""
+    _install(session, "inspect")
+    session.run("python", "-m", "owrelease.runtimecheck", *session.posargs, env=TOOLKIT_ENV)
 
 
 @nox.session

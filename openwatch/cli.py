@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import re
 import sys
 from collections.abc import Sequence
@@ -204,7 +203,8 @@ def cmd_version(out: TextIO) -> int:
     print(f"  schema:     {schema}", file=out)
     print(f"  commit:     {buildinfo.commit}", file=out)
     print(f"  built:      {buildinfo.build_time}", file=out)
-    print(f"  python:     {platform.python_version()}", file=out)
+    for name, version in buildinfo.runtime().items():
+        print(f"  {name + ':':<11} {version}", file=out)
     return 0
 
 
@@ -238,6 +238,7 @@ def cmd_migrate_list(args: argparse.Namespace) -> int:
             "schema_version": mset.head,
             "count": len(mset.files),
             "migrations": [{"version": f.version, "name": f.name, "sha256": f.sha256} for f in mset.files],
+            "runtime": buildinfo.runtime(),
         }
         print(json.dumps(doc, indent=2))
         return 0

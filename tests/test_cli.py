@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import platform
 import subprocess
@@ -26,6 +27,10 @@ def test_version_output() -> None:
         "  commit:     dev",
         "  built:      dev",
         f"  python:     {platform.python_version()}",
+        # from source nothing is loaded just to name it (the frozen binary recorded these at freeze time)
+        "  openssl:    not loaded",
+        "  libpq:      not loaded",
+        f"  psycopg:    {importlib.metadata.version('psycopg')}",
     ]
     assert r.stderr == ""
 
@@ -63,6 +68,13 @@ def test_migrate_list_json_matches_tree() -> None:
     assert doc["count"] == len(files)
     assert doc["schema_version"] == int(files[-1].name.split("_")[0])
     assert [m["name"] for m in doc["migrations"]] == [p.name for p in files]
+    # what it runs on, from source: the interpreter's, nothing loaded to say so
+    assert doc["runtime"] == {
+        "python": platform.python_version(),
+        "openssl": "not loaded",
+        "libpq": "not loaded",
+        "psycopg": importlib.metadata.version("psycopg"),
+    }
     import hashlib
 
     assert doc["migrations"][0] == {

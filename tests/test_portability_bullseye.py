@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from conftest import Database
-from owrelease import buildroot
+from owrelease import buildroot, runtimelock
 from test_portability_buildroot import CACHE, frozen_openwatch_path
 
 import openwatch
@@ -80,7 +80,13 @@ def test_version(bullseye: buildroot.BuildRoot, etc_dir: Path) -> None:
     assert lines[0] == f"openwatch {openwatch.__version__}"
     n = len(list((ROOT / "migrations").glob("*.sql")))
     assert any(ln.split() == ["schema:", str(n), f"({n}", "migrations)"] for ln in lines), lines
-    assert any(ln.split()[:2] == ["python:", "3.11.2"] for ln in lines), lines
+    lock = runtimelock.load()
+    # what the bundle runs on, recorded at freeze time: the lock's CPython and OpenSSL, psycopg's libpq
+    assert any(ln.split() == ["python:", lock["python"].upstream_version] for ln in lines), lines
+    assert any(ln.split() == ["openssl:", lock["openssl"].upstream_version] for ln in lines), lines
+    assert any(ln.split()[:2] == ["psycopg:", psycopg.__version__] for ln in lines), lines
+    libpq = psycopg.pq.version()
+    assert any(ln.split() == ["libpq:", f"{libpq // 10000}.{libpq % 10000}"] for ln in lines), lines
     assert not list((bullseye.path / "tmp").glob("_MEI*"))  # unpacked and removed again
 
 

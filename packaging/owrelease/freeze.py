@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -137,6 +137,31 @@ class Builder(Protocol):
         """Run PyInstaller so that ``scratch/dist/openwatch`` appears."""
         ...
 
+    def runtime(self) -> dict[str, str]:
+        """The python, openssl, libpq and psycopg versions the bundle will run on (:data:`RUNTIME_PROBE`)."""
+        ...
+
+
+# What the bundle runs on, asked of the builder's interpreter (the bundle carries exactly its libpython,
+# _ssl and psycopg-binary's libpq) and recorded in openwatch/_build.py: the frozen `--version` then reads
+# four strings instead of loading libssl and libpq at start-up.
+RUNTIME_PROBE = """
+import json, os, platform, ssl
+os.environ["PSYCOPG_IMPL"] = "binary"
+import psycopg
+from psycopg import pq
+v = pq.version()
+print(json.dumps({"python": platform.python_version(), "openssl": ssl.OPENSSL_VERSION.split()[1],
+                  "libpq": f"{v // 10000}.{v % 10000}", "psycopg": psycopg.__version__}, sort_keys=True))
+"""
+
+
+def parse_runtime(stdout: str) -> dict[str, str]:
+    data = json.loads(stdout.strip().splitlines()[-1])
+    if not isinstance(data, dict) or set(data) != {"python", "openssl", "libpq", "psycopg"}:
+        raise FreezeError(f"freeze: the runtime probe printed {stdout.strip()!r}")
+    return {str(k): str(v) for k, v in data.items()}
+
 
 class ArgvFactory(Protocol):
     def __call__(self, src: Path, work: Path, dist: Path, /) -> list[str]: ...
@@ -193,6 +218,14 @@ class HostBuilder:
             raise FreezeError(f"freeze: cannot run {self.python}: {exc}") from exc
         return f"host|{out.stdout.strip()}"
 
+    def runtime(self) -> dict[str, str]:
+        res = subprocess.run([self._venv(), "-c", RUNTIME_PROBE], capture_output=True, text=True, check=False)
+        if res.returncode != 0:
+            raise FreezeError(
+                f"freeze: the runtime probe failed in {self.python}: {res.stderr.strip()[-300:]}"
+            )
+        return parse_runtime(res.stdout)
+
     def check(self) -> None:
         code = "import PyInstaller; print(PyInstaller.__version__)"
         res = subprocess.run([self._venv(), "-c", code], capture_output=True, text=True, check=False)
@@ -232,6 +265,13 @@ class RootBuilder:
     def identity(self) -> str:
         return f"buildroot|{self.root.key}"
 
+    def runtime(self) -> dict[str, str]:
+        res = self.root.run([self.root.python, "-c", RUNTIME_PROBE])
+        if res.returncode != 0:
+            tail = (res.stderr or "").strip()[-300:]
+            raise FreezeError(f"freeze: the runtime probe failed in the build root: {tail}")
+        return parse_runtime(res.stdout)
+
     def run(self, src: Path, scratch: Path, argv_for: ArgvFactory, env: dict[str, str]) -> None:
         in_src, in_scratch = Path("/ow/src"), Path("/ow/scratch")
         argv = [
@@ -268,6 +308,7 @@ class FrozenBinary:
     commit: str
     build_time: str
     cached: bool
+    runtime: dict[str, str] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, object]:
         data = asdict(self)
@@ -282,12 +323,15 @@ def build_stamp(root: Path = ROOT) -> tuple[str, str, int]:
     return buildenv.commit_id(root), buildenv.iso_utc(sde), sde
 
 
-def write_build_module(src: Path, commit: str, build_time: str) -> Path:
+def write_build_module(
+    src: Path, commit: str, build_time: str, runtime: dict[str, str] | None = None
+) -> Path:
     """The git-ignored ``openwatch/_build.py``; rewritten only when its content changes."""
     target = src / "openwatch" / "_build.py"
     text = (
         '"""Written by owrelease.freeze at build time (git-ignored). Read by openwatch.buildinfo."""\n\n'
         f"COMMIT = {commit!r}\nBUILD_TIME = {build_time!r}\n"
+        + (f"RUNTIME = {dict(sorted(runtime.items()))!r}\n" if runtime else "")
     )
     if not target.exists() or target.read_text(encoding="utf-8") != text:
         tmp = target.with_suffix(".tmp")
@@ -352,7 +396,8 @@ def freeze(
     """
     cache = cache or (src / "build" / "freeze")
     commit, build_time, sde = stamp or build_stamp(src)
-    write_build_module(src, commit, build_time)
+    runtime = builder.runtime()
+    write_build_module(src, commit, build_time, runtime)
     migrations = migration_files(src)
 
     def argv_for(s: Path, w: Path, d: Path) -> list[str]:
@@ -393,6 +438,7 @@ def freeze(
             commit=commit,
             build_time=build_time,
             cached=False,
+            runtime=runtime,
         )
         stage = scratch / "result"
         stage.mkdir()

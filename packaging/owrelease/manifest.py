@@ -1,7 +1,9 @@
 """``dist/openwatch-<version>.manifest.json``: what a release is made of, for humans and diffs.
 
 It lists each package file with its sha256, the binary's sha256 and glibc floor, and the migrations
-embedded in the binary (read with PyInstaller's archive reader) with their sha256. Keys are sorted
+embedded in the binary (read with PyInstaller's archive reader) with their sha256, the runtime the binary
+reports (``migrate list --json``: Python, OpenSSL, libpq, psycopg) and the orig tarballs its CPython and
+OpenSSL were built from (packaging/runtime.lock.json). Keys are sorted
 and the output has no timestamp, so two builds of one commit write the same manifest.
 """
 
@@ -27,8 +29,8 @@ def manifest_path(dist: Path, model: Package, pep440: str) -> Path:
 
 
 def build_manifest(model: Package, pep440: str, packages: Sequence[Path], binary: Path) -> dict[str, Any]:
-    from owrelease import elfgate
-    from owrelease.verify import archive_migrations
+    from owrelease import elfgate, runtimelock
+    from owrelease.verify import archive_migrations, migrate_list_json
 
     pv = model.version(pep440)
     migrations = archive_migrations(binary)
@@ -43,7 +45,9 @@ def build_manifest(model: Package, pep440: str, packages: Sequence[Path], binary
             "sha256": _sha256(binary),
             "size": binary.stat().st_size,
             "glibc_floor": elfgate.measure_floor(binary),
+            "runtime": migrate_list_json(binary).get("runtime", {}),
         },
+        "runtime_sources": {name: c.entry() for name, c in runtimelock.load().items()},
         "migrations": {
             "count": len(migrations),
             "head": migrations[-1].version if migrations else 0,

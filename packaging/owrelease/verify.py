@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from owrelease import lock
 from owrelease.inspect import PackageView, extract_file, read_package
@@ -221,7 +222,7 @@ def archive_migrations(binary: Path) -> list[Migration]:
     return sorted(found, key=lambda x: (x.version, x.name))
 
 
-def running_migrations(binary: Path, timeout: float = 120.0) -> list[Migration]:
+def migrate_list_json(binary: Path, timeout: float = 120.0) -> dict[str, Any]:
     """``openwatch migrate list --json`` run from a private copy of the binary, in a clean environment."""
     with tempfile.TemporaryDirectory(prefix="ow-verify-") as tmp:
         exe = Path(tmp) / "openwatch"
@@ -239,7 +240,13 @@ def running_migrations(binary: Path, timeout: float = 120.0) -> list[Migration]:
         )
     if proc.returncode != 0:
         raise RuntimeError(f"openwatch migrate list --json exited {proc.returncode}: {proc.stderr.strip()}")
-    doc = json.loads(proc.stdout)
+    doc: dict[str, Any] = json.loads(proc.stdout)
+    return doc
+
+
+def running_migrations(binary: Path, timeout: float = 120.0) -> list[Migration]:
+    """The migrations ``openwatch migrate list --json`` lists."""
+    doc = migrate_list_json(binary, timeout)
     out = [Migration(int(m["version"]), str(m["name"]), str(m["sha256"])) for m in doc["migrations"]]
     if doc.get("count") != len(out):
         raise RuntimeError(f"openwatch migrate list --json: count {doc.get('count')} but {len(out)} listed")
