@@ -85,6 +85,8 @@ class App:
         close = False
         extra: dict[str, str] = {}
         try:
+            if scope.get("http_version") not in ("1.0", "1.1"):  # h11 parses any N.N as 1.1
+                raise _Refused(api.ApiError(505, "http_version_not_supported", "HTTP/1.1 only"))
             _check_framing(headers)
             status, body, ctype, extra = await self._route(method, path, scope, headers, receive)
         except _Refused as refused:
