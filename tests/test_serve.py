@@ -56,9 +56,7 @@ def create_admin(dsn: str, binary: Path | None, iso: list[str]) -> str:
         "user", "create", ADMIN, "--role", "admin", *iso, env=env, binary=binary, input=ADMIN_PASSWORD + "\n"
     )
     assert made.returncode == 0, made.stderr
-    token = run_openwatch(
-        "token", "create", "--user", ADMIN, "--name", "tests", *iso, env=env, binary=binary
-    )
+    token = run_openwatch("token", "create", "--user", ADMIN, "--name", "tests", *iso, env=env, binary=binary)
     assert token.returncode == 0, token.stderr
     assert re.fullmatch(r"ow_[A-Za-z0-9]{40}\n", token.stdout), token.stdout
     return token.stdout.strip()

@@ -23,23 +23,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import test_serve as serve
 from conftest import Database, run_openwatch
 from pgcluster import throwaway_cluster
-from test_serve import (  # noqa: F401 - fixtures
-    ADMIN,
-    ADMIN_PASSWORD,
-    TOKENS,
-    StartServer,
-    create_admin,
-    iso,
-    migrated_db,
-    openwatch_binary,
-    start_server,
-    tls_pair,
-)
+from test_serve import ADMIN, ADMIN_PASSWORD, TOKENS, StartServer, create_admin
 from test_serve_harness import ServeProcess, client_context
 
 pytestmark = pytest.mark.pg
+
+# test_serve's fixtures, registered here (test_serve_frozen overrides openwatch_binary)
+openwatch_binary = serve.openwatch_binary
+tls_pair = serve.tls_pair
+iso = serve.iso
+migrated_db = serve.migrated_db
+start_server = serve.start_server
 
 LORIS = 2000
 RSS_BOUND_MB = 400  # the stated bound with 2,000 connections held (bench/http_server.py measures ~)

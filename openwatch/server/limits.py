@@ -21,6 +21,7 @@ HEADER_DEADLINE = 10.0
 BODY_DEADLINE = 10.0
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY = 64 * 1024
+TLS_READ_BUFFER = 32 * 1024  # asyncio's default, 256 KiB per connection, dominated the memory cost
 DB_WORKERS_EXTRA = 4  # threads for blocking database work: the pool's size plus these (argon2 checks)
 
 
