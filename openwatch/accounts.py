@@ -22,8 +22,7 @@ import psycopg
 
 # argon2-cffi's defaults are RFC 9106's second recommended profile (t=3, 64 MiB, p=4): ~50 ms a check.
 _HASHER = argon2.PasswordHasher()
-# Checked when a login names an unknown user, so that the answer takes as long as for a known one.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+_DUMMY_HASH: list[str] = []  # made on first use (a hash costs 64 MiB and ~50 ms: not at start-up)
 TOKEN_ALPHABET = string.ascii_letters + string.digits
 TOKEN_PREFIX_LEN = 8  # characters after "ow_" kept in api_tokens.token_prefix, to recognise a token
 TOKEN_SECRET_LEN = 40  # alphanumeric characters: ~238 bits
@@ -61,8 +60,11 @@ def verify_password(stored: str | None, password: str) -> bool:
     """True if ``password`` matches; a missing hash still costs one verification (no timing oracle)."""
     if len(password) > PASSWORD_MAX:
         return False
+    if stored is None and not _DUMMY_HASH:
+        _DUMMY_HASH.append(_HASHER.hash(secrets.token_urlsafe(16)))
     try:
-        return _HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
+        # an unknown user still costs one verification, so the answer takes as long as for a known one
+        return _HASHER.verify(stored or _DUMMY_HASH[0], password) and stored is not None
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
         return False
 
