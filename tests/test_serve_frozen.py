@@ -148,6 +148,7 @@ def test_sigterm_stops_both_processes_within_a_second_and_cleans_tmpdir(
 # The network probes of issue 14 (auth, loris, cap, headers, smuggling, 500s, logs, hung database),
 # collected here again so that they run against the frozen binary (this module's openwatch_binary).
 from test_serve_probes import (  # noqa: E402
+    _many_files,  # noqa: F401 - its autouse fixture
     test_connections_beyond_the_cap_are_closed_at_once,  # noqa: F401
     test_control_characters_from_clients_are_escaped_in_logs,  # noqa: F401
     test_everything_but_health_needs_credentials,  # noqa: F401
@@ -160,4 +161,3 @@ from test_serve_probes import (  # noqa: E402
     test_smuggling_and_malformed_requests_are_refused,  # noqa: F401
     test_token_revoke_and_user_disable_take_effect,  # noqa: F401
 )
-from test_serve_probes import _many_files  # noqa: E402, F401 - its autouse fixture
