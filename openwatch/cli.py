@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="store_true", help="print build information and exit")
-    sub = parser.add_subparsers(dest="command", metavar="{serve,migrate,check-config}")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,migrate,check-config,user,token}")
 
     serve = sub.add_parser("serve", parents=[common], help="run the HTTPS API and UI")
     serve.set_defaults(func=cmd_serve)
@@ -130,7 +130,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=cmd_migrate_list)
+    _account_parsers(sub, common)
     return parser
+
+
+def _account_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """``user`` and ``token``: accounts for the API (see openwatch.account_commands)."""
+    user = sub.add_parser("user", parents=[common], help="manage the API's users")
+    users = user.add_subparsers(dest="action", metavar="{create,list,disable}", required=True)
+    create = users.add_parser(
+        "create", parents=[common], help="add a user; the password is read from the terminal or stdin"
+    )
+    create.add_argument("name")
+    create.add_argument("--role", required=True, choices=("admin", "operator", "auditor", "viewer"))
+    users.add_parser("list", parents=[common], help="every user, its roles and state")
+    disable = users.add_parser(
+        "disable", parents=[common], help="disable a user, revoking sessions and tokens"
+    )
+    disable.add_argument("name")
+    disable.add_argument("--reason", default=None)
+    user.set_defaults(func=cmd_account)
+
+    token = sub.add_parser("token", parents=[common], help="manage API tokens")
+    tokens = token.add_subparsers(dest="action", metavar="{create,list,revoke}", required=True)
+    tcreate = tokens.add_parser("create", parents=[common], help="a new token, printed once")
+    tcreate.add_argument("--user", required=True)
+    tcreate.add_argument("--name", required=True, help="a label, e.g. what uses the token")
+    tcreate.add_argument("--expires", metavar="DURATION", default=None, help="e.g. 90d, 12h (default: never)")
+    tlist = tokens.add_parser("list", parents=[common], help="tokens (never their secret)")
+    tlist.add_argument("--user", default=None)
+    trevoke = tokens.add_parser("revoke", parents=[common], help="revoke a token by id or ow_ prefix")
+    trevoke.add_argument("token")
+    token.set_defaults(func=cmd_account)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,7 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_version(sys.stdout)
     if getattr(args, "func", None) is None:
         parser.print_usage(sys.stderr)
-        print("openwatch: error: a subcommand is required (serve, migrate, check-config)", file=sys.stderr)
+        print(
+            "openwatch: error: a subcommand is required (serve, migrate, check-config, user, token)",
+            file=sys.stderr,
+        )
         return 2
     prog = _prog(args)
     runtime.prepare()  # frozen: the bundled OpenSSL and psycopg must be set up before any use
@@ -229,6 +265,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from openwatch.server import run
 
     return run(cfg)
+
+
+def cmd_account(args: argparse.Namespace) -> int:
+    dsn = _dsn_for_migrate(args)
+    try:  # psycopg and argon2 load here only
+        from openwatch import account_commands as commands
+    except ImportError as exc:
+        raise CommandError(f"cannot load the account modules: {_first_line(exc)}") from None
+    try:
+        return int(getattr(commands, f"{args.command}_{args.action}")(args, dsn))
+    except commands.Failure as exc:
+        raise CommandError(str(exc)) from None
 
 
 def cmd_migrate_list(args: argparse.Namespace) -> int:

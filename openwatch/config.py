@@ -32,6 +32,8 @@ SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
         "listen": (str, "0.0.0.0:8443"),
         "tls_cert": (str, "/etc/openwatch/tls/cert.pem"),
         "tls_key": (str, "/etc/openwatch/tls/key.pem"),
+        # open client connections beyond this are closed on accept (the unit's LimitNOFILE leaves room)
+        "max_connections": (int, 4000),
     },
     "database": {
         "dsn": (str, "postgres://openwatch@localhost:5432/openwatch?sslmode=disable"),
@@ -75,6 +77,7 @@ class ServerConfig:
     listen: str = SCHEMA["server"]["listen"][1]
     tls_cert: str = SCHEMA["server"]["tls_cert"][1]
     tls_key: str = SCHEMA["server"]["tls_key"][1]
+    max_connections: int = SCHEMA["server"]["max_connections"][1]
 
 
 @dataclass
@@ -584,6 +587,11 @@ def validate(cfg: Config, *, check_files: bool = True) -> list[str]:
         problems.append(p + src("server.listen"))
     if p := dsn_problem(cfg.database.dsn):
         problems.append(p + src("database.dsn"))
+    if not 1 <= cfg.server.max_connections <= 60000:
+        problems.append(
+            f"server.max_connections must be between 1 and 60000, got {cfg.server.max_connections}"
+            + src("server.max_connections")
+        )
     if cfg.database.max_connections < 1:
         problems.append(
             f"database.max_connections must be at least 1, got {cfg.database.max_connections}"

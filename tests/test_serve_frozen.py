@@ -143,3 +143,21 @@ def test_sigterm_stops_both_processes_within_a_second_and_cleans_tmpdir(
     assert "stopped" in server.output()
     assert server.stderr == []
     assert list(tmpdir.glob("_MEI*")) == []
+
+
+# The network probes of issue 14 (auth, loris, cap, headers, smuggling, 500s, logs, hung database),
+# collected here again so that they run against the frozen binary (this module's openwatch_binary).
+from test_serve_probes import (  # noqa: E402
+    _many_files,  # noqa: F401 - its autouse fixture
+    test_connections_beyond_the_cap_are_closed_at_once,  # noqa: F401
+    test_control_characters_from_clients_are_escaped_in_logs,  # noqa: F401
+    test_everything_but_health_needs_credentials,  # noqa: F401
+    test_failed_logins_are_rate_limited_per_address,  # noqa: F401
+    test_hung_database_gives_503_then_recovers,  # noqa: F401
+    test_inputs_that_gave_500_get_4xx,  # noqa: F401
+    test_login_session_cookie_logout_and_audit,  # noqa: F401
+    test_oversized_headers_are_refused_and_memory_stays_bounded,  # noqa: F401
+    test_slowloris_2000_connections_are_cut_off_and_health_still_answers,  # noqa: F401
+    test_smuggling_and_malformed_requests_are_refused,  # noqa: F401
+    test_token_revoke_and_user_disable_take_effect,  # noqa: F401
+)

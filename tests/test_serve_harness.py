@@ -107,6 +107,7 @@ class ServeProcess:
     port: int
     cert: Path
     prefix: list[str] = field(default_factory=list)  # e.g. a wrapper that drops privileges
+    token: str | None = None  # sent as Authorization: Bearer on every request() that sets none
     proc: subprocess.Popen[str] | None = None
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
@@ -163,8 +164,11 @@ class ServeProcess:
         headers: dict[str, str] | None = None,
         timeout: float = 10,
         conn: http.client.HTTPSConnection | None = None,
+        auth: bool = True,
     ) -> Response:
         hdrs = dict(headers or {})
+        if auth and self.token and "Authorization" not in hdrs and "Cookie" not in hdrs:
+            hdrs["Authorization"] = f"Bearer {self.token}"
         data = raw
         if body is not None:
             data = json.dumps(body).encode()

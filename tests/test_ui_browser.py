@@ -1,8 +1,9 @@
 """The embedded UI in a real browser: Debian's chromium, headless, driven over the DevTools protocol
 (``--remote-debugging-pipe``: NUL-separated JSON on fds 3 and 4, standard library only).
 
-The test clicks and types like a user: it registers a host through the page's form, sees it listed,
-sees a validation error rendered, and keeps a screenshot in tests/artifacts/.
+The test clicks and types like a user: it logs in (a wrong password first), sees who is logged in,
+registers a host through the page's form, sees it listed, sees a validation error rendered, logs out,
+and keeps a screenshot in tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 import pytest
 from conftest import Database
 from test_serve import (  # noqa: F401 - fixtures
+    ADMIN,
+    ADMIN_PASSWORD,
     HEAD,
     StartServer,
     iso,
@@ -209,6 +212,20 @@ def test_register_a_host_through_the_page(
     try:
         browser.open_page()
         browser.navigate(f"https://127.0.0.1:{server.port}/")
+        # logged out: only the login form; a wrong password is refused on the page
+        browser.wait_for("!document.getElementById('login-section').hidden")
+        assert browser.evaluate("document.getElementById('app').hidden") is True
+        browser.type_into("#username", ADMIN)
+        browser.type_into("#password", "not the password")
+        browser.click("#login-submit")
+        browser.wait_for(
+            "document.getElementById('login-message').textContent === 'wrong user name or password'"
+        )
+        browser.type_into("#password", ADMIN_PASSWORD)
+        browser.click("#login-submit")
+        browser.wait_for("!document.getElementById('app').hidden")
+        assert browser.evaluate("document.getElementById('whoami').textContent") == f"{ADMIN} (admin)"
+        assert browser.evaluate("document.cookie") == ""  # HttpOnly: the script cannot read the session
         browser.wait_for(f"document.getElementById('schema').textContent === 'up to date (version {HEAD})'")
         assert version in browser.evaluate("document.getElementById('version').textContent")
         assert browser.evaluate("document.getElementById('database').textContent") == "connected"
@@ -252,10 +269,21 @@ def test_register_a_host_through_the_page(
             if e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"
         ]
         unexpected = [
-            e for e in errors if not (e.get("source") == "network" and "status of 400" in e["text"])
+            e
+            for e in errors
+            if not (
+                e.get("source") == "network"
+                and ("status of 400" in e["text"] or "status of 401" in e["text"])
+            )
         ]
         assert unexpected == [], unexpected
-        assert len(errors) == 1, errors
+
+        # logging out ends the session: the page shows the login form, the API refuses the old cookie
+        browser.click("#logout")
+        browser.wait_for("document.getElementById('login-message').textContent === 'Logged out.'")
+        assert browser.evaluate("document.getElementById('app').hidden") is True
+        browser.navigate(f"https://127.0.0.1:{server.port}/")
+        browser.wait_for("!document.getElementById('login-section').hidden")
     finally:
         browser.close()
         shutil.rmtree(profile, ignore_errors=True)

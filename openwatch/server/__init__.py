@@ -1,7 +1,7 @@
 """``openwatch serve``: the HTTPS JSON API and the embedded UI, behind a schema guard.
 
-Only ``cli`` imports this package, and only for ``serve``: the web stack (http.server, ssl's server
-side, the UI's files) costs nothing to the other commands. The UI's static files live in ``ui/``
+Only ``cli`` imports this package, and only for ``serve``: the web stack (hypercorn over h11, argon2,
+ssl's server side, the UI's files) costs nothing to the other commands. The UI's static files live in ``ui/``
 beside this file; a frozen build must carry them (PyInstaller: ``--add-data
 openwatch/server/ui:openwatch/server/ui``).
 """

@@ -1,5 +1,6 @@
-"""The JSON API under /api/v1: health, version and hosts. Transport-free: handlers take parsed input
-and return a Reply or raise ApiError; ``handler`` does the HTTP.
+"""The JSON API under /api/v1: health, version, login/logout and hosts. Transport-free and blocking:
+handlers take parsed input and return a Reply or raise ApiError; ``asgi`` does the HTTP and runs
+``Api.call`` in its bounded thread pool. Everything but health and login needs a token or a session.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 
 import psycopg
 
-from openwatch import buildinfo
-from openwatch.server import db
+from openwatch import accounts, buildinfo
+from openwatch.accounts import Principal
+from openwatch.server import auth, db
 
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 200
@@ -26,12 +28,20 @@ _HOST_COLUMNS = "id, hostname, address, port, created_at"
 class ApiError(Exception):
     """An error reply: ``{"error": {"code", "message", "field"?}}``."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         err: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -55,11 +65,35 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+UNAUTHENTICATED = ApiError(
+    401,
+    "unauthenticated",
+    "log in (POST /api/v1/auth/login) or send Authorization: Bearer <token>",
+    headers={"WWW-Authenticate": 'Bearer realm="openwatch"'},
+)
+
+
 @dataclass
 class Request:
     query: Mapping[str, list[str]]
     body: Any = None  # the decoded JSON document, for methods that take one
     params: tuple[str, ...] = ()  # captured from the path
+    ip: str = "127.0.0.1"
+    bearer: str | None = None  # from Authorization: Bearer
+    cookie: str | None = None  # the session cookie's value
+    user_agent: str = ""
+    principal: Principal | None = None
+
+
+Handler = Callable[[Request], Reply]
+
+
+@dataclass(frozen=True)
+class Route:
+    action: Handler
+    permission: str | None = None  # None: any authenticated user
+    public: bool = False
+    body: bool = False  # takes a JSON body
 
 
 @dataclass
@@ -67,6 +101,55 @@ class Api:
     pool: db.Pool
     expected: int  # the embedded migrations' head
     migration_count: int
+    auth: auth.Authenticator = field(default_factory=auth.Authenticator)
+
+    def call(self, route: Route, req: Request) -> Reply:
+        """Authenticate and authorise (unless public), then run the handler."""
+        if not route.public:
+            principal = self._db(lambda conn: self.auth.identify(conn, req.bearer, req.cookie))
+            if principal is None:
+                raise UNAUTHENTICATED
+            if route.permission is not None and route.permission not in principal.permissions:
+                raise ApiError(403, "forbidden", f"this needs the {route.permission} permission")
+            req.principal = principal
+        return route.action(req)
+
+    # -- login, logout, who am I ------------------------------------------------------------------
+
+    def login(self, req: Request) -> Reply:
+        body = req.body
+        if not isinstance(body, dict) or set(body) != {"username", "password"}:
+            raise ApiError(400, "validation_failed", 'send {"username": ..., "password": ...}')
+        username, password = body["username"], body["password"]
+        if not isinstance(username, str) or not isinstance(password, str) or not username:
+            raise ApiError(400, "validation_failed", "username and password must be strings")
+        try:
+            done = self._db(
+                lambda conn: self.auth.login(conn, username, password, req.ip, req.user_agent),
+                retry=False,
+            )
+        except auth.RateLimited as exc:
+            raise ApiError(
+                429, "too_many_requests", str(exc), headers={"Retry-After": str(exc.retry_after)}
+            ) from None
+        if done is None:
+            raise ApiError(401, "invalid_credentials", "wrong user name or password", headers={
+                "WWW-Authenticate": 'Bearer realm="openwatch"'})  # fmt: skip
+        return Reply(
+            200,
+            {"user": auth.user_view(done.principal)},
+            {"Set-Cookie": auth.session_cookie(done.cookie, done.max_age)},
+        )
+
+    def logout(self, req: Request) -> Reply:
+        principal = req.principal
+        assert principal is not None
+        self._db(lambda conn: self.auth.logout(conn, principal, req.ip), retry=False)
+        return Reply(200, {"logged_out": True}, {"Set-Cookie": auth.expired_cookie()})
+
+    def me(self, req: Request) -> Reply:
+        assert req.principal is not None
+        return Reply(200, {"user": auth.user_view(req.principal)})
 
     # -- health and version -------------------------------------------------------------------
 
@@ -89,6 +172,17 @@ class Api:
         if reason:
             body["reason"] = reason
         return Reply(503 if reason else 200, body)
+
+    def health_timed_out(self) -> Reply:
+        """Health's answer when the database did not answer within the deadline (hung, not down)."""
+        body = {
+            "status": "unhealthy",
+            "db_connected": False,
+            "schema": {"current": None, "expected": self.expected},
+            "version": buildinfo.version,
+            "reason": "database not answering",
+        }
+        return Reply(503, body)
 
     def version(self, req: Request) -> Reply:
         return Reply(
@@ -145,7 +239,14 @@ class Api:
             args = (hostname, address, port)
 
         def work(conn: psycopg.Connection) -> Any:
-            return conn.execute(sql, args).fetchone()
+            with conn.transaction():
+                row = conn.execute(sql, args).fetchone()
+                assert row is not None  # INSERT ... RETURNING
+                accounts.audit(
+                    conn, "host.create", actor=req.principal, ip=req.ip, target_type="host",
+                    target_id=str(row[0]), details={"hostname": row[1], "address": row[2], "port": row[3]},
+                )  # fmt: skip
+                return row
 
         try:
             row = self._db(work, retry=False)
@@ -166,12 +267,19 @@ class Api:
         except db.DatabaseUnavailable as exc:
             raise unavailable(exc) from None
 
-    def routes(self) -> list[tuple[re.Pattern[str], dict[str, Callable[[Request], Reply]]]]:
+    def routes(self) -> list[tuple[re.Pattern[str], dict[str, Route]]]:
+        read, write = "hosts.read", "hosts.write"
         return [
-            (re.compile(r"/api/v1/health\Z"), {"GET": self.health}),
-            (re.compile(r"/api/v1/version\Z"), {"GET": self.version}),
-            (re.compile(r"/api/v1/hosts\Z"), {"GET": self.list_hosts, "POST": self.create_host}),
-            (re.compile(r"/api/v1/hosts/([^/]+)\Z"), {"GET": self.get_host}),
+            (re.compile(r"/api/v1/health\Z"), {"GET": Route(self.health, public=True)}),
+            (re.compile(r"/api/v1/version\Z"), {"GET": Route(self.version)}),
+            (re.compile(r"/api/v1/auth/login\Z"), {"POST": Route(self.login, public=True, body=True)}),
+            (re.compile(r"/api/v1/auth/logout\Z"), {"POST": Route(self.logout)}),
+            (re.compile(r"/api/v1/auth/me\Z"), {"GET": Route(self.me)}),
+            (
+                re.compile(r"/api/v1/hosts\Z"),
+                {"GET": Route(self.list_hosts, read), "POST": Route(self.create_host, write, body=True)},
+            ),
+            (re.compile(r"/api/v1/hosts/([^/]+)\Z"), {"GET": Route(self.get_host, read)}),
         ]
 
 

@@ -19,6 +19,8 @@ from openwatch.migrations import store
 T = TypeVar("T")
 
 CONNECT_TIMEOUT = 2  # seconds; libpq's minimum
+POOL_WAIT = 2.0  # seconds a request waits for a free connection before it gets 503
+STATEMENT_TIMEOUT_MS = 5000  # the server cancels any statement running longer
 APPLICATION_NAME = "openwatch-serve"
 
 
@@ -39,9 +41,14 @@ def one_line(exc: BaseException, dsn: str) -> str:
 
 
 def connect(dsn: str) -> psycopg.Connection:
-    return psycopg.connect(
+    conn = psycopg.connect(
         dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=APPLICATION_NAME
     )
+    # Set per connection, not in the DSN: an operator's own ``options`` stay as they are. A hung server
+    # cannot enforce it: the web layer's per-request deadline covers that case.
+    conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+    conn.execute(f"SET idle_in_transaction_session_timeout = {STATEMENT_TIMEOUT_MS * 2}")
+    return conn
 
 
 def connect_with_retry(dsn: str, budget: float, stop: Stop) -> psycopg.Connection | None:
@@ -84,7 +91,7 @@ class Pool:
     database restart they are all dead); a read is retried once on a fresh connection.
     """
 
-    def __init__(self, dsn: str, size: int, wait: float = 5.0) -> None:
+    def __init__(self, dsn: str, size: int, wait: float = POOL_WAIT) -> None:
         self._dsn = dsn
         self._size = size
         self._wait = wait

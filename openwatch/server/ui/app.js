@@ -26,7 +26,7 @@ function setBadge(element, text, ok) {
 async function loadStatus() {
   try {
     const version = await getJSON("/api/v1/version");
-    if (version.body) {
+    if (version.status === 200 && version.body) {
       $("version").textContent = `${version.body.version} (${version.body.commit})`;
     }
     const health = await getJSON("/api/v1/health");
@@ -141,7 +141,73 @@ async function register(event) {
   }
 }
 
+// The session is an HttpOnly cookie the script never sees: the server says who is logged in.
+function showLoggedIn(user) {
+  $("whoami").textContent = `${user.username} (${user.roles.join(", ")})`;
+  $("session").hidden = false;
+  $("login-section").hidden = true;
+  $("app").hidden = false;
+  loadStatus();
+  loadHosts();
+}
+
+function showLoggedOut(text) {
+  $("session").hidden = true;
+  $("app").hidden = true;
+  $("login-section").hidden = false;
+  $("login-message").textContent = text || "";
+  $("username").focus();
+}
+
+async function checkSession() {
+  try {
+    const { status, body } = await getJSON("/api/v1/auth/me");
+    if (status === 200 && body && body.user) {
+      showLoggedIn(body.user);
+    } else {
+      showLoggedOut("");
+    }
+  } catch (err) {
+    showLoggedOut("the server is unreachable");
+  }
+}
+
+async function login(event) {
+  event.preventDefault();
+  const form = event.target;
+  $("login-submit").disabled = true;
+  try {
+    const response = await fetch("/api/v1/auth/login", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ username: form.username.value, password: form.password.value }),
+    });
+    const body = await response.json();
+    form.password.value = "";
+    if (response.status === 200) {
+      showLoggedIn(body.user);
+    } else {
+      showLoggedOut(body.error ? body.error.message : `error ${response.status}`);
+    }
+  } catch (err) {
+    showLoggedOut("the server is unreachable");
+  } finally {
+    $("login-submit").disabled = false;
+  }
+}
+
+async function logout() {
+  try {
+    await fetch("/api/v1/auth/logout", { method: "POST", headers: { Accept: "application/json" } });
+  } finally {
+    $("hosts").querySelector("tbody").replaceChildren();
+    showLoggedOut("Logged out.");
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  $("login").addEventListener("submit", login);
+  $("logout").addEventListener("click", logout);
   $("register").addEventListener("submit", register);
   $("prev").addEventListener("click", () => {
     offset = Math.max(0, offset - PAGE_SIZE);
@@ -151,7 +217,10 @@ document.addEventListener("DOMContentLoaded", () => {
     offset += PAGE_SIZE;
     loadHosts();
   });
-  loadStatus();
-  loadHosts();
-  setInterval(loadStatus, 15000);
+  checkSession();
+  setInterval(() => {
+    if (!$("app").hidden) {
+      loadStatus();
+    }
+  }, 15000);
 });
