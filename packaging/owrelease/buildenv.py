@@ -66,6 +66,11 @@ _PROVIDERS = {
     "systemd-analyze": ("systemd", "systemd"),
     "lintian": ("lintian", "lintian"),
     "rpmlint": ("rpmlint python3-rpm", "rpmlint"),
+    "rpmsign": ("rpm", "rpm-sign"),
+    "gpg": ("gnupg", "gnupg2"),
+    "gpgv": ("gpgv", "gnupg2"),
+    "createrepo_c": ("createrepo-c", "createrepo_c"),
+    "apt-ftparchive": ("apt-utils", "apt"),
 }
 
 
