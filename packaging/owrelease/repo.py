@@ -46,10 +46,11 @@ COMPONENT = "main"
 # .invalid never resolves (RFC 6761): a file installed without setting the URL fails loudly
 PLACEHOLDER_URL = "https://openwatch-repo.invalid"
 APT_KEYRING = "/etc/apt/keyrings/openwatch-archive-keyring.gpg"
-RPM_KEY = "/etc/pki/rpm-gpg/RPM-GPG-KEY-openwatch"
 
 
-def dnf_repo_file(base_url: str, gpgkey: str = f"file://{RPM_KEY}") -> str:
+def dnf_repo_file(base_url: str) -> str:
+    """gpgkey= is the key in the tree itself: dnf (also with --installroot, where a file:// key would be
+    read from the host) imports it on first use and prints its fingerprint for the operator to compare."""
     return (
         "# /etc/yum.repos.d/openwatch.repo\n"
         "[openwatch]\n"
@@ -58,7 +59,7 @@ def dnf_repo_file(base_url: str, gpgkey: str = f"file://{RPM_KEY}") -> str:
         "enabled=1\n"
         "gpgcheck=1\n"
         "repo_gpgcheck=1\n"
-        f"gpgkey={gpgkey}\n"
+        f"gpgkey={base_url.rstrip('/')}/{KEY_ARMORED}\n"
         # Debian's and some hosts' dnf.conf say skip_if_unavailable=True: a badly signed repository would
         # then be skipped with a warning and `dnf upgrade` would exit 0
         "skip_if_unavailable=0\n"
