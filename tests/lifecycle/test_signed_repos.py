@@ -79,6 +79,12 @@ def _rpm_version(rpm: Path) -> str:
     return run(["rpm", "-qp", "--nosignature", "--qf", "%{VERSION}-%{RELEASE}", rpm]).stdout
 
 
+def _said(text: str, message: str) -> list[str]:
+    """The tool's error lines (for the log of a run): the expected message and every error line."""
+    keep = ("E:", "Error", "error", "W:", "GPG", "Problem", "Import", message)
+    return [ln.strip() for ln in text.splitlines() if any(k in ln for k in keep)]
+
+
 # ------------------------------------------------------------------------------------------------- dnf
 
 
@@ -187,6 +193,7 @@ def test_dnf_refuses(
         dnf = Dnf(r, tree, fakesys_rpm)
         proc = dnf("install", "openwatch", check=False)
         text = proc.stdout + proc.stderr
+        print(f"\n[refusal] dnf {case}: exit {proc.returncode}: " + " | ".join(_said(text, message)))
         assert proc.returncode != 0, text
         assert message in text, text
         assert run(["rpm", "--root", r.path, "-q", "openwatch"], check=False).returncode != 0
@@ -260,7 +267,8 @@ def _swap_deb(tree: Path, dists: dict[str, Path], key: object, other: object) ->
 # (tamper, step that must fail, message); "update" cases first run a good update, so that old index
 # files exist: the trap where apt only warns and keeps them, unless Error-Mode=any
 APT_REFUSALS = {
-    "unsigned-repo": (_unsign_release, "update", "is not signed"),
+    "unsigned-repo": (_unsign_release, "fresh-update", "is not signed"),
+    "no-longer-signed": (_unsign_release, "update", "is no longer signed"),
     "other-key": (_other_key_release, "update", "NO_PUBKEY"),
     "tampered-packages": (_tamper_packages, "fresh-update", "Hash Sum mismatch"),
     "swapped-deb": (_swap_deb, "install", "Hash Sum mismatch"),
@@ -283,6 +291,7 @@ def test_apt_refuses(
         else:
             proc = r.chroot("apt-get", "update", *APT_STRICT, check=False)
         text = proc.stdout + proc.stderr
+        print(f"\n[refusal] apt {case}: exit {proc.returncode}: " + " | ".join(_said(text, message)))
         assert proc.returncode == 100, text
         assert message in text, text
         assert r.chroot("dpkg-query", "-W", "openwatch", check=False).returncode != 0
