@@ -4,6 +4,9 @@
     nox -s freeze | render        build/openwatch | build/render/
     nox -s verify                 check dist/ (model, rpm vs deb, embedded migrations, lintian, rpmlint,
                                   squawk, systemd-analyze) and write dist/openwatch-<version>.manifest.json
+    nox -s sign                   sign dist/ with the key the environment names (GNUPGHOME,
+                                  OWRELEASE_SIGNING_KEY, OWRELEASE_SIGNING_PASSPHRASE_FILE)
+    nox -s repo [-- --base-url U] publish the signed dist/ into dist/repo/ (signed dnf and apt trees)
     nox -s lock [-- --check]      append new migrations to migrations/migrations.lock (or only check)
     nox -s runtime [-- --update]  is packaging/runtime.lock.json (CPython, OpenSSL) current? (or rewrite it)
     nox -s repro                  build the committed tree twice from fresh clones and compare
@@ -118,6 +121,22 @@ def verify(session: nox.Session) -> None:
     _install(session, "freeze", "inspect")
     session.install(SQUAWK)
     session.run("python", "-m", "owrelease.verify", "--manifest", *session.posargs, env=TOOLKIT_ENV)
+
+
+@nox.session
+def sign(session: nox.Session) -> None:
+    """Sign dist/ (stdlib only: no dependencies to install); the key comes from the environment."""
+    for tool in ("rpmsign", "gpg", "gpgv"):
+        _require(session, tool)
+    session.run("python", "-m", "owrelease.sign", *session.posargs, env=TOOLKIT_ENV)
+
+
+@nox.session
+def repo(session: nox.Session) -> None:
+    """dist/repo/: signed dnf (createrepo_c) and apt (apt-ftparchive) trees from the signed dist/."""
+    for tool in ("createrepo_c", "apt-ftparchive", "gpg", "gpgv"):
+        _require(session, tool)
+    session.run("python", "-m", "owrelease.repo", *session.posargs, env=TOOLKIT_ENV)
 
 
 @nox.session

@@ -180,3 +180,24 @@ def release_build(tmp_path_factory: pytest.TempPathFactory) -> ReleaseBuild:
     rpm = build.build_package("rpm", dist, frozen=frozen, log=messages.append)
     deb = build.build_package("deb", dist, frozen=frozen, log=messages.append)
     return ReleaseBuild(frozen=frozen, src=snap, dist=dist, rpm=rpm, deb=deb, log=tuple(messages))
+
+
+# --- release signing: a throwaway key per run, in a private GNUPGHOME (tests/signkeys.py) -------------
+
+
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from signkeys import make_key
+
+    key = make_key(tmp_path_factory.mktemp("keys"), "release")
+    yield key
+    key.stop_agent()
+
+
+@pytest.fixture(scope="session")
+def other_key(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from signkeys import make_key
+
+    key = make_key(tmp_path_factory.mktemp("keys"), "other")
+    yield key
+    key.stop_agent()

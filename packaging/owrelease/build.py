@@ -104,10 +104,12 @@ def write_sums(dist: Path) -> Path:
     """dist/SHA256SUMS over every other file in dist/ (sha256sum -c format)."""
     lines = []
     for path in sorted(dist.iterdir()):
-        if path.is_file() and path.name != "SHA256SUMS":
+        if path.is_file() and path.name not in ("SHA256SUMS", "SHA256SUMS.asc"):
             lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n")
     target = dist / "SHA256SUMS"
     tmp = target.with_suffix(".tmp")
     tmp.write_text("".join(lines), encoding="utf-8")
     tmp.replace(target)
+    # a rebuilt dist/ is unsigned again: a signature over the old sums would only mislead (nox -s sign)
+    (dist / "SHA256SUMS.asc").unlink(missing_ok=True)
     return target

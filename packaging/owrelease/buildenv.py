@@ -68,6 +68,11 @@ _PROVIDERS = {
     "systemd-analyze": ("systemd", "systemd"),
     "lintian": ("lintian", "lintian"),
     "rpmlint": ("rpmlint python3-rpm", "rpmlint"),
+    "rpmsign": ("rpm", "rpm-sign"),
+    "gpg": ("gnupg", "gnupg2"),
+    "gpgv": ("gpgv", "gnupg2"),
+    "createrepo_c": ("createrepo-c", "createrepo_c"),
+    "apt-ftparchive": ("apt-utils", "apt"),
 }
 
 
@@ -110,7 +115,7 @@ _BUILD = (
     "make",
     "zlib1g-dev",
 )
-_VERIFY = ("systemd", "lintian", "rpmlint", "python3-rpm")
+_VERIFY = ("systemd", "lintian", "rpmlint", "python3-rpm", "gnupg", "gpgv")  # gpg: signatures when present
 SYSTEM_PACKAGES: dict[str, tuple[str, ...]] = {
     "build": _BUILD,
     "verify": (*_BUILD, *_VERIFY),

@@ -407,6 +407,14 @@ def main(project: Path, dist: Path, argv: list[str] | None = None) -> int:
             path = manifest.write(project, dist, model, pep440, [rpm_path, deb_path], binaries["deb"])
             print(f"\nmanifest: {path}")
 
+    from owrelease import sigcheck
+
+    _section("signatures")
+    sig = sigcheck.check(dist)
+    for line in sig.lines:
+        print(line)
+    failures.extend(_report(sig.failures))
+
     _section("result")
     if failures:
         print(f"FAIL: {len(failures)} problem(s)")
