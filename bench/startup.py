@@ -33,6 +33,7 @@ Exit status 1 when the frozen binary is slower than ``goal`` x the bare interpre
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import shutil
@@ -68,7 +69,9 @@ def trace_once(argv: list[str], env: dict[str, str]) -> list[tuple[int, float, s
         cmd = ["strace", "-f", "-ttt", "-qq", "--seccomp-bpf", "-e", f"trace={TRACED}", "-o", str(out), *argv]
         res = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
         if res.returncode != 0:
-            raise SystemExit(f"startup: strace {' '.join(argv)} failed ({res.returncode}): {res.stderr.decode()[-300:]}")
+            raise SystemExit(
+                f"startup: strace {' '.join(argv)} failed ({res.returncode}): {res.stderr.decode()[-300:]}"
+            )
         events = []
         for line in out.read_text(encoding="utf-8", errors="replace").splitlines():
             m = _LINE.match(line)
@@ -92,7 +95,9 @@ def frozen_phases(events: Sequence[tuple[int, float, str, str]], binary: str) ->
     """``binary``: the executable's real path (Python reads its PYZ from there)."""
     parent = events[0][0]
     i_mkdir = _first(events, lambda e: e[0] == parent and e[2] == "mkdir" and "_MEI" in e[3], "mkdir _MEI")
-    i_clone = _first(events, lambda e: e[0] == parent and e[2] in ("clone", "clone3", "fork", "vfork"), "fork")
+    i_clone = _first(
+        events, lambda e: e[0] == parent and e[2] in ("clone", "clone3", "fork", "vfork"), "fork"
+    )
     child = next(e[0] for e in events if e[0] != parent)
     i_py = _first(events, lambda e: e[0] == child and "base_library.zip" in e[3], "base_library.zip open")
     child_exit = _first(events, lambda e: e[0] == child and e[2] == "exit_group", "child exit_group")
@@ -103,7 +108,8 @@ def frozen_phases(events: Sequence[tuple[int, float, str, str]], binary: str) ->
     )  # fmt: skip
     parent_exit = _first(events, lambda e: e[0] == parent and e[2] == "exit_group", "parent exit_group")
     marks = [0, i_mkdir, i_clone, i_py, last_import, child_exit, parent_exit]
-    return {name: events[b][1] - events[a][1] for name, a, b in zip(FROZEN_PHASES, marks, marks[1:])}
+    pairs = itertools.pairwise(marks)
+    return {name: events[b][1] - events[a][1] for name, (a, b) in zip(FROZEN_PHASES, pairs, strict=True)}
 
 
 def source_phases(events: Sequence[tuple[int, float, str, str]]) -> dict[str, float]:
@@ -117,7 +123,8 @@ def source_phases(events: Sequence[tuple[int, float, str, str]]) -> dict[str, fl
         default=i_pkg,
     )  # fmt: skip
     marks = [0, i_pkg, last_import, i_exit]
-    return {name: events[b][1] - events[a][1] for name, a, b in zip(SOURCE_PHASES, marks, marks[1:])}
+    pairs = itertools.pairwise(marks)
+    return {name: events[b][1] - events[a][1] for name, (a, b) in zip(SOURCE_PHASES, pairs, strict=True)}
 
 
 def biggest_members(binary: Path, n: int = 12) -> list[tuple[int, int, str]]:
@@ -127,7 +134,9 @@ def biggest_members(binary: Path, n: int = 12) -> list[tuple[int, int, str]]:
     except ImportError:
         return []
     reader = CArchiveReader(str(binary))
-    files = ((entry[2], entry[1], name) for name, entry in reader.toc.items() if entry[4] != "n")  # n: symlink
+    files = (
+        (entry[2], entry[1], name) for name, entry in reader.toc.items() if entry[4] != "n"
+    )  # n: symlink
     return sorted(files, reverse=True)[:n]
 
 
@@ -210,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         for size, stored, name in members[:12]:
             print(f"  {size:>11,} {stored:>11,}  {name}")
         ssl_libs = [name for _s, _c, name in members if _is_openssl(name)]
-        print(f"OpenSSL libraries in the bundle ({len(ssl_libs)}; 2 = one copy): {', '.join(sorted(ssl_libs))}")
+        print(
+            f"OpenSSL libraries in the bundle ({len(ssl_libs)}; 2 = one copy): {', '.join(sorted(ssl_libs))}"
+        )
     return 0 if ratio <= args.goal else 1
 
 

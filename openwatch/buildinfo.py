@@ -28,3 +28,12 @@ def _load_stamp() -> tuple[str, str]:
 
 
 commit, build_time = _load_stamp()
+
+
+# The runtime's versions are computed when asked for, each as cheaply as it can be: ``--version`` must
+# not import what it reports on (ssl, psycopg), so such facts belong in the freeze-time stamp.
+
+
+def python_version() -> str:
+    """``platform.python_version()`` without importing platform: the first word of ``sys.version``."""
+    return sys.version.split()[0]

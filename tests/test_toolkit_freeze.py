@@ -45,7 +45,7 @@ def test_spec_is_pure_and_complete() -> None:
     # openwatch.server is imported lazily: the whole package must be collected, with the UI
     assert 'collect_submodules("openwatch")' in spec and 'collect_data_files("openwatch")' in spec
     assert '"openwatch", "server", "ui"' in spec and "--onefile" not in spec
-    assert "name='openwatch'" in spec and "cdict=S[\"cdict\"]" in spec
+    assert "name='openwatch'" in spec and 'cdict=S["cdict"]' in spec
 
 
 def test_extracted_members_are_stored_uncompressed() -> None:
@@ -92,7 +92,9 @@ def test_cache_key_sees_every_input(tree: Path) -> None:
     assert freeze.cache_key(tree, "host|x", argv) == base
     assert freeze.cache_key(tree, "host|y", argv) != base
     assert freeze.cache_key(tree, "host|x", ["--onedir"]) != base
-    assert freeze.cache_key(tree, "host|x", argv, "spec b") != freeze.cache_key(tree, "host|x", argv, "spec a")
+    assert freeze.cache_key(tree, "host|x", argv, "spec b") != freeze.cache_key(
+        tree, "host|x", argv, "spec a"
+    )
     (tree / "openwatch" / "cli.py").write_text("def main(): return 1\n")
     changed_source = freeze.cache_key(tree, "host|x", argv)
     assert changed_source != base

@@ -62,6 +62,12 @@ EXCLUDES = (
     "numpy",
     "yaml",
 )
+# Compiled modules (and their libraries) that nothing the application runs needs, measured by
+# bench/startup.py as members every start extracts, proven unused by tests/test_bundle_excludes.py
+# (every command runs with them blocked). shutil and zipfile import bz2 and lzma only optionally.
+# Kept on purpose: unicodedata (goose ENVSUB names, the idna codec), _decimal (psycopg's numeric),
+# the CJK codecs (psycopg decodes a EUC_JP/SJIS/BIG5 database's client encoding with them).
+UNUSED = ("bz2", "_bz2", "lzma", "_lzma", "pyexpat", "xml")
 
 
 class FreezeError(RuntimeError):
@@ -106,14 +112,14 @@ def spec_source(migrations: Sequence[str] = (), *, strip: bool = True) -> str:
     patchelf rewrites some of them: ``strip`` after patchelf breaks their LOAD segments).
     """
     settings = {
-        "excludes": list(EXCLUDES),
+        "excludes": [*EXCLUDES, *UNUSED],
         "migrations": list(migrations),
         "strip": strip,
         "cdict": STORE,
         # psycopg_binary: psycopg imports it by name at run time; openwatch._build: the freeze-time stamp
         "hiddenimports": ["openwatch._build", "psycopg_binary"],
     }
-    return f"""# Written by owrelease.freeze (spec_source); every input is below or on the command line after --.
+    return f"""# Written by owrelease.freeze.spec_source; inputs: below, and after -- on the command line.
 import argparse
 import json
 import os
@@ -418,7 +424,9 @@ def freeze(
     migrations = migration_files(src)
 
     spec = spec_source(migrations, strip=builder.strip)
-    key = cache_key(src, builder.identity(), pyinstaller_argv(Path("/SRC"), Path("/WORK"), Path("/DIST")), spec)
+    key = cache_key(
+        src, builder.identity(), pyinstaller_argv(Path("/SRC"), Path("/WORK"), Path("/DIST")), spec
+    )
     final = cache / key
     binary = final / NAME
     meta = final / f"{NAME}.json"
