@@ -14,7 +14,6 @@ report them, else ``not loaded``; psycopg's version from its installed metadata 
 from __future__ import annotations
 
 import importlib
-import platform
 import sys
 
 from openwatch import __version__
@@ -36,6 +35,16 @@ def _load_stamp() -> tuple[str, str]:
 
 commit, build_time = _load_stamp()
 
+
+# The runtime's versions are computed when asked for, each as cheaply as it can be: ``--version`` must
+# not import what it reports on (ssl, psycopg), so such facts belong in the freeze-time stamp.
+
+
+def python_version() -> str:
+    """``platform.python_version()`` without importing platform: the first word of ``sys.version``."""
+    return sys.version.split()[0]
+
+
 RUNTIME_KEYS = ("python", "openssl", "libpq", "psycopg")
 
 
@@ -50,7 +59,7 @@ def runtime() -> dict[str, str]:
             return {k: str(recorded[k]) for k in RUNTIME_KEYS}
     ssl = sys.modules.get("ssl")
     return {
-        "python": platform.python_version(),
+        "python": python_version(),
         "openssl": ssl.OPENSSL_VERSION.split()[1] if ssl is not None else "not loaded",
         "libpq": _libpq_version(sys.modules["psycopg.pq"].version())
         if "psycopg.pq" in sys.modules

@@ -1,24 +1,27 @@
 """The command line: ``openwatch [options] {serve,migrate,check-config}``.
 
 Every subcommand is a function returning an exit code: 0 success, 1 failure (one line on stderr,
-prefixed ``openwatch <command>: ``), 2 usage error (argparse). Heavy modules are imported lazily:
-``--version``, ``migrate list`` and ``check-config`` never import psycopg or the web stack; only
+prefixed ``openwatch <command>: ``), 2 usage error (argparse). Each command imports what it uses and no
+more (tests/test_import_budget.py): ``--version`` only argparse and the migration names, ``migrate list``
+the migration set, ``check-config`` the config; psycopg only for the database commands, and only
 ``serve`` imports ``openwatch.server``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import re
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from types import ModuleType
-from typing import TextIO
 
-from openwatch import buildinfo, config, runtime
-from openwatch.migrations import backup, source
+from openwatch import buildinfo, options, runtime
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy treats the name alike)
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from types import ModuleType
+    from typing import TextIO
+
+    from openwatch import config
+    from openwatch.migrations import backup, source
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -33,6 +36,9 @@ class CommandError(Exception):
 
 def parse_duration(text: str) -> float:
     """Seconds from ``60``, ``2.5``, ``500ms``, ``30s``, ``2m`` or ``1h``; positive."""
+    import argparse
+    import re
+
     m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*", text)
     if not m:
         raise argparse.ArgumentTypeError(f"invalid duration {text!r} (use seconds, or e.g. 90s, 2m)")
@@ -44,6 +50,8 @@ def parse_duration(text: str) -> float:
 
 def _common_options() -> argparse.ArgumentParser:
     """Options accepted before or after the subcommand (SUPPRESS: absent unless given)."""
+    import argparse
+
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("configuration")
     g.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file")
@@ -52,15 +60,17 @@ def _common_options() -> argparse.ArgumentParser:
     )
     g.add_argument("--listen", metavar="HOST:PORT", default=argparse.SUPPRESS, help="override server.listen")
     g.add_argument(
-        "--log-level", choices=config.LOG_LEVELS, default=argparse.SUPPRESS, help="override logging.level"
+        "--log-level", choices=options.LOG_LEVELS, default=argparse.SUPPRESS, help="override logging.level"
     )
     g.add_argument(
-        "--log-format", choices=config.LOG_FORMATS, default=argparse.SUPPRESS, help="override logging.format"
+        "--log-format", choices=options.LOG_FORMATS, default=argparse.SUPPRESS, help="override logging.format"
     )
     return p
 
 
 def _migrate_options(*, timeout: bool = True) -> argparse.ArgumentParser:
+    import argparse
+
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument(
         "--dir",
@@ -80,6 +90,8 @@ def _migrate_options(*, timeout: bool = True) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     common = _common_options()
     parser = argparse.ArgumentParser(
         prog="openwatch",
@@ -167,6 +179,12 @@ def _account_parsers(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args_given = sys.argv[1:] if argv is None else list(argv)
+    if args_given == ["--version"]:
+        # What scripts and configuration management run on every host: argparse would answer the same,
+        # but building the parser imports argparse, gettext, locale and shutil (bz2, lzma), several
+        # times the cost of printing the version (bench/startup.py).
+        return cmd_version(sys.stdout)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -206,6 +224,8 @@ def _print_warnings(args: argparse.Namespace, cfg: config.Config) -> None:
 
 
 def _load_config(args: argparse.Namespace) -> config.Config:
+    from openwatch import config
+
     flags = {
         "server.listen": getattr(args, "listen", None),
         "logging.level": getattr(args, "log_level", None),
@@ -218,6 +238,8 @@ def _load_config(args: argparse.Namespace) -> config.Config:
 
 
 def _migration_set(args: argparse.Namespace) -> source.MigrationSet:
+    from openwatch.migrations import source
+
     try:
         directory = getattr(args, "dir", None)
         return source.from_dir(directory) if directory else source.embedded()
@@ -230,10 +252,12 @@ def _migration_set(args: argparse.Namespace) -> source.MigrationSet:
 
 
 def cmd_version(out: TextIO) -> int:
+    from openwatch.migrations import discover  # names only: nothing read, nothing hashed
+
     try:
-        mset = source.embedded()
-        schema = f"{mset.head} ({len(mset.files)} migrations)"
-    except source.SourceError as exc:
+        found = discover.scan(discover.embedded_dir())
+        schema = f"{found[-1][0]} ({len(found)} migrations)"
+    except discover.SourceError as exc:
         schema = f"unavailable ({exc})"
     print(f"openwatch {buildinfo.version}", file=out)
     print(f"  schema:     {schema}", file=out)
@@ -245,6 +269,8 @@ def cmd_version(out: TextIO) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from openwatch import config
+
     cfg = _load_config(args)
     problems = config.validate(cfg, check_files=True)
     if problems:
@@ -257,6 +283,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from openwatch import config
+
     cfg = _load_config(args)
     problems = config.validate(cfg, check_files=True)
     if problems:
@@ -282,6 +310,8 @@ def cmd_account(args: argparse.Namespace) -> int:
 def cmd_migrate_list(args: argparse.Namespace) -> int:
     mset = _migration_set(args)
     if args.json:
+        import json
+
         doc = {
             "schema_version": mset.head,
             "count": len(mset.files),
@@ -298,6 +328,8 @@ def cmd_migrate_list(args: argparse.Namespace) -> int:
 
 
 def _config_for_migrate(args: argparse.Namespace) -> config.Config:
+    from openwatch import config
+
     cfg = _load_config(args)
     problems = config.validate(cfg, check_files=False)
     if problems:
@@ -311,6 +343,10 @@ def _dsn_for_migrate(args: argparse.Namespace) -> str:
 
 
 def _backup_settings(args: argparse.Namespace, cfg: config.Config) -> backup.Settings:
+    from pathlib import Path
+
+    from openwatch.migrations import backup
+
     directory = getattr(args, "backup_dir", None) or cfg.backup.dir
     return backup.Settings(
         directory=Path(directory) if directory else None,

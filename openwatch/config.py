@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +19,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from openwatch import envfile
+from openwatch.options import LOG_FORMATS, LOG_LEVELS
 
 DEFAULT_CONFIG = Path("/etc/openwatch/openwatch.toml")
 DEFAULT_SECRETS = Path("/etc/openwatch/secrets.env")
-LOG_LEVELS = ("debug", "info", "warn", "error")
-LOG_FORMATS = ("text", "json")
 
 # section -> key -> (type, default)
 SCHEMA: dict[str, dict[str, tuple[type, Any]]] = {
@@ -252,6 +250,8 @@ def _apply_toml(cfg: Config, path: Path, explicit: bool, problems: list[str]) ->
     except PermissionError:
         problems.append(f"{path}: {DENIED}")
         return
+    import tomllib  # only when there is a file to parse: the default config is often absent
+
     try:
         text = raw.decode("utf-8")
         data = tomllib.loads(text)

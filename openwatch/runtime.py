@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import MutableMapping
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: every command imports this module
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
 
 # The distributions' CA bundles and hashed directories, most common first.
 CA_FILES = (

@@ -12,34 +12,56 @@ SRC, WORK, DIST = Path("/s"), Path("/w"), Path("/d")
 
 
 def test_argv_is_pure_and_complete() -> None:
-    migs = ["0001_a.sql", "0002_b.sql", "migrations.lock"]
-    argv = freeze.pyinstaller_argv(SRC, WORK, DIST, migs)
-    assert argv == freeze.pyinstaller_argv(SRC, WORK, DIST, migs)
-    for flag in ("--onefile", "--strip", "--clean", "--noconfirm"):
+    argv = freeze.pyinstaller_argv(SRC, WORK, DIST)
+    assert argv == freeze.pyinstaller_argv(SRC, WORK, DIST)
+    for flag in ("--clean", "--noconfirm"):
         assert flag in argv
-    assert argv[argv.index("--name") + 1] == "openwatch"
     assert argv[argv.index("--distpath") + 1] == "/d"
     assert argv[argv.index("--workpath") + 1] == "/w/build"
-    assert argv[argv.index("--specpath") + 1] == "/w/spec"
-    datas = [argv[i + 1] for i, a in enumerate(argv) if a == "--add-data"]
-    # the UI `serve` reads with importlib.resources, then every migration
-    assert datas == ["/s/openwatch/server/ui:openwatch/server/ui"] + [
-        f"/s/migrations/{m}:migrations" for m in migs
-    ]
-    # openwatch.server is imported lazily: the whole package must be collected
-    assert argv[argv.index("--collect-submodules") + 1] == "openwatch"
-    excluded = {argv[i + 1] for i, a in enumerate(argv) if a == "--exclude-module"}
-    assert {"tkinter", "unittest", "pydoc", "test"} <= excluded
-    assert argv[-1] == f"/w/{freeze.ENTRY_NAME}"
+    # the spec, then its own arguments: where the tree and the entry script are
+    sep = argv.index("--")
+    assert argv[sep - 1] == f"/w/spec/{freeze.SPEC_NAME}"
+    assert argv[sep + 1 :] == ["--src", "/s", "--entry", f"/w/{freeze.ENTRY_NAME}"]
     assert "openwatch.cli" in freeze.ENTRY_SOURCE and "main()" in freeze.ENTRY_SOURCE
 
 
+def _spec_settings(spec: str) -> dict[str, object]:
+    """Run the spec's settings line (the JSON literal) without PyInstaller."""
+    line = next(ln for ln in spec.splitlines() if ln.startswith("S = json.loads("))
+    ns: dict[str, object] = {}
+    exec("import json\n" + line, ns)
+    return ns["S"]  # type: ignore[return-value]
+
+
+def test_spec_is_pure_and_complete() -> None:
+    migs = ["0001_a.sql", "0002_b.sql", "migrations.lock"]
+    spec = freeze.spec_source(migs)
+    assert spec == freeze.spec_source(migs)
+    compile(spec, freeze.SPEC_NAME, "exec")  # valid Python
+    settings = _spec_settings(spec)
+    assert settings["migrations"] == migs
+    assert {"tkinter", "unittest", "pydoc", "test"} <= set(settings["excludes"])  # type: ignore[arg-type]
+    assert {"openwatch._build", "psycopg_binary"} <= set(settings["hiddenimports"])  # type: ignore[arg-type]
+    # openwatch.server is imported lazily: the whole package must be collected, with the UI
+    assert 'collect_submodules("openwatch")' in spec and 'collect_data_files("openwatch")' in spec
+    assert '"openwatch", "server", "ui"' in spec and "--onefile" not in spec
+    assert "name='openwatch'" in spec and 'cdict=S["cdict"]' in spec
+
+
+def test_extracted_members_are_stored_uncompressed() -> None:
+    """Everything the onefile writes to its _MEI directory is stored as is: inflating it on every start
+    was most of the extraction (bench/startup.py); only the in-memory bootstrap scripts stay compressed."""
+    cdict = _spec_settings(freeze.spec_source())["cdict"]
+    assert cdict == freeze.STORE
+    for typecode in ("BINARY", "EXTENSION", "DATA", "ZIPFILE", "PYZ"):
+        assert cdict[typecode] is False, typecode  # type: ignore[index]
+
+
 def test_strip_is_a_parameter_off_in_the_build_root() -> None:
-    stripped = freeze.pyinstaller_argv(SRC, WORK, DIST, ["0001_a.sql"])
-    plain = freeze.pyinstaller_argv(SRC, WORK, DIST, ["0001_a.sql"], strip=False)
-    assert plain == freeze.pyinstaller_argv(SRC, WORK, DIST, ["0001_a.sql"], strip=False)
-    assert "--strip" in stripped and "--strip" not in plain
-    assert [a for a in stripped if a != "--strip"] == plain
+    stripped = _spec_settings(freeze.spec_source(["0001_a.sql"]))
+    plain = _spec_settings(freeze.spec_source(["0001_a.sql"], strip=False))
+    assert stripped["strip"] is True and plain["strip"] is False
+    assert {**stripped, "strip": False} == plain
     # the build root strips its binaries once before patchelf; PyInstaller stripping again breaks them
     assert freeze.HostBuilder.strip is True and freeze.RootBuilder.strip is False
 
@@ -70,6 +92,9 @@ def test_cache_key_sees_every_input(tree: Path) -> None:
     assert freeze.cache_key(tree, "host|x", argv) == base
     assert freeze.cache_key(tree, "host|y", argv) != base
     assert freeze.cache_key(tree, "host|x", ["--onedir"]) != base
+    assert freeze.cache_key(tree, "host|x", argv, "spec b") != freeze.cache_key(
+        tree, "host|x", argv, "spec a"
+    )
     (tree / "openwatch" / "cli.py").write_text("def main(): return 1\n")
     changed_source = freeze.cache_key(tree, "host|x", argv)
     assert changed_source != base

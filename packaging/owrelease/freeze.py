@@ -62,6 +62,12 @@ EXCLUDES = (
     "numpy",
     "yaml",
 )
+# Compiled modules (and their libraries) that nothing the application runs needs, measured by
+# bench/startup.py as members every start extracts, proven unused by tests/test_bundle_excludes.py
+# (every command runs with them blocked). shutil and zipfile import bz2 and lzma only optionally.
+# Kept on purpose: unicodedata (goose ENVSUB names, the idna codec), _decimal (psycopg's numeric),
+# the CJK codecs (psycopg decodes a EUC_JP/SJIS/BIG5 database's client encoding with them).
+UNUSED = ("bz2", "_bz2", "lzma", "_lzma", "pyexpat", "xml")
 
 
 class FreezeError(RuntimeError):
@@ -77,52 +83,113 @@ def migration_files(src: Path) -> list[str]:
     return names
 
 
-def pyinstaller_argv(
-    src: Path, work: Path, dist: Path, migrations: Sequence[str] = (), *, strip: bool = True
-) -> list[str]:
-    """Arguments after ``python -m PyInstaller``. Pure: absolute paths in, the same list out.
+# How each kind of member is stored in the onefile archive (PyInstaller's PKG ``cdict``, by TOC typecode).
+# The onefile writes every extracted member to its _MEI directory on every start; inflating zlib is most
+# of that cost (bench/startup.py, "extraction"), so what is extracted is stored as is. The archive grows
+# (about 11 MB to 20 MB), the packages hardly do: rpm and dpkg compress their payload anyway. The
+# bootstrap scripts stay compressed: they are read into memory, never extracted.
+STORE = {
+    "BINARY": False,
+    "EXTENSION": False,
+    "DATA": False,
+    "ZIPFILE": False,
+    "EXECUTABLE": False,
+    "PYZ": False,  # its modules are compressed one by one inside it
+    "SYMLINK": False,
+    "PYSOURCE": True,
+    "PYMODULE": True,
+    "SPLASH": True,
+}
+SPEC_NAME = f"{NAME}.spec"
 
-    ``src`` is the source tree, ``work`` holds the entry script (written by the caller) and PyInstaller's
-    scratch files, ``dist`` receives the executable. ``migrations`` are names under ``src/migrations``.
-    ``strip``: PyInstaller's ``--strip`` (False in the build root, whose binaries are stripped once before
+
+def spec_source(migrations: Sequence[str] = (), *, strip: bool = True) -> str:
+    """The PyInstaller spec (onefile), a pure function of its arguments. Paths come at run time, after
+    ``--`` on PyInstaller's command line (``--src`` the source tree, ``--entry`` the entry script), so the
+    same text serves the host and the build root (where the tree is bind-mounted elsewhere).
+
+    ``strip``: PyInstaller's strip (False in the build root, whose binaries are stripped once before
     patchelf rewrites some of them: ``strip`` after patchelf breaks their LOAD segments).
     """
-    argv = [
+    settings = {
+        "excludes": [*EXCLUDES, *UNUSED],
+        "migrations": list(migrations),
+        "strip": strip,
+        "cdict": STORE,
+        # psycopg_binary: psycopg imports it by name at run time; openwatch._build: the freeze-time stamp
+        "hiddenimports": ["openwatch._build", "psycopg_binary"],
+    }
+    return f"""# Written by owrelease.freeze.spec_source; inputs: below, and after -- on the command line.
+import argparse
+import json
+import os
+
+from PyInstaller.utils.hooks import collect_data_files, collect_submodules
+
+S = json.loads({json.dumps(json.dumps(settings, sort_keys=True))})
+ap = argparse.ArgumentParser()
+ap.add_argument("--src", required=True)
+ap.add_argument("--entry", required=True)
+args = ap.parse_args()
+src = args.src
+
+# the UI that `serve` reads with importlib.resources from openwatch/server/ui/, then every migration
+datas = [(os.path.join(src, "openwatch", "server", "ui"), "openwatch/server/ui")]
+datas += [(os.path.join(src, "migrations", name), "migrations") for name in S["migrations"]]
+datas += collect_data_files("openwatch")
+# every openwatch.* module: openwatch.server (and what it imports) is only imported lazily by `serve`,
+# so the import graph from the entry script alone would miss it
+hiddenimports = S["hiddenimports"] + collect_submodules("openwatch")
+
+a = Analysis(
+    [args.entry],
+    pathex=[src],
+    datas=datas,
+    hiddenimports=hiddenimports,
+    excludes=S["excludes"],
+    noarchive=False,
+    optimize=0,
+)
+pyz = PYZ(a.pure)
+exe = EXE(
+    pyz,
+    a.scripts,
+    a.binaries,
+    a.datas,
+    [],
+    name={NAME!r},
+    debug=False,
+    bootloader_ignore_signals=False,
+    strip=S["strip"],
+    upx=False,
+    runtime_tmpdir=None,
+    console=True,
+    cdict=S["cdict"],
+)
+"""
+
+
+def pyinstaller_argv(src: Path, work: Path, dist: Path) -> list[str]:
+    """Arguments after ``python -m PyInstaller``. Pure: absolute paths in, the same list out.
+
+    ``src`` is the source tree, ``work`` holds the entry script and the spec (both written by the caller:
+    :func:`spec_source`) and PyInstaller's scratch files, ``dist`` receives the executable.
+    """
+    return [
         "--noconfirm",
         "--clean",
         "--log-level=WARN",
-        "--onefile",
-        *(["--strip"] if strip else []),
-        "--name",
-        NAME,
         "--distpath",
         str(dist),
         "--workpath",
         str(work / "build"),
-        "--specpath",
-        str(work / "spec"),
-        "--paths",
+        str(work / "spec" / SPEC_NAME),
+        "--",
+        "--src",
         str(src),
-        # every openwatch.* module: openwatch.server (and what it imports) is only imported lazily by
-        # `serve`, so the import graph from the entry script alone would miss it
-        "--collect-submodules",
-        "openwatch",
-        "--collect-data",
-        "openwatch",
-        # the UI that `serve` reads with importlib.resources from openwatch/server/ui/
-        "--add-data",
-        f"{src / 'openwatch' / 'server' / 'ui'}:openwatch/server/ui",
-        "--hidden-import",
-        "openwatch._build",
-        "--hidden-import",
-        "psycopg_binary",
+        "--entry",
+        str(work / ENTRY_NAME),
     ]
-    for mod in EXCLUDES:
-        argv += ["--exclude-module", mod]
-    for name in migrations:
-        argv += ["--add-data", f"{src / 'migrations' / name}:migrations"]
-    argv.append(str(work / ENTRY_NAME))
-    return argv
 
 
 class Builder(Protocol):
@@ -346,8 +413,8 @@ def _app_files(src: Path) -> list[Path]:
     return sorted(files)
 
 
-def cache_key(src: Path, builder_identity: str, argv: Sequence[str]) -> str:
-    """sha256 over every input: sources (incl. _build.py), migrations, pins, argv, builder, schema."""
+def cache_key(src: Path, builder_identity: str, argv: Sequence[str], spec: str = "") -> str:
+    """sha256 over every input: sources (incl. _build.py), migrations, pins, argv, spec, builder, schema."""
     h = hashlib.sha256()
 
     def feed(label: str, data: bytes) -> None:
@@ -356,6 +423,7 @@ def cache_key(src: Path, builder_identity: str, argv: Sequence[str]) -> str:
     feed("schema", FREEZE_SCHEMA.encode())
     feed("builder", builder_identity.encode())
     feed("argv", "\0".join(argv).encode())
+    feed("spec", spec.encode())
     feed("entry", ENTRY_SOURCE.encode())
     feed("pins", FREEZE_REQUIREMENTS.read_bytes())
     for path in _app_files(src):
@@ -400,10 +468,10 @@ def freeze(
     write_build_module(src, commit, build_time, runtime)
     migrations = migration_files(src)
 
-    def argv_for(s: Path, w: Path, d: Path) -> list[str]:
-        return pyinstaller_argv(s, w, d, migrations, strip=builder.strip)
-
-    key = cache_key(src, builder.identity(), argv_for(Path("/SRC"), Path("/WORK"), Path("/DIST")))
+    spec = spec_source(migrations, strip=builder.strip)
+    key = cache_key(
+        src, builder.identity(), pyinstaller_argv(Path("/SRC"), Path("/WORK"), Path("/DIST")), spec
+    )
     final = cache / key
     binary = final / NAME
     meta = final / f"{NAME}.json"
@@ -417,8 +485,10 @@ def freeze(
     try:
         (scratch / "work").mkdir()
         (scratch / "work" / ENTRY_NAME).write_text(ENTRY_SOURCE, encoding="utf-8")
+        (scratch / "work" / "spec").mkdir()
+        (scratch / "work" / "spec" / SPEC_NAME).write_text(spec, encoding="utf-8")
         env = {"PYTHONHASHSEED": "0", "SOURCE_DATE_EPOCH": str(sde), "PYTHONDONTWRITEBYTECODE": "1"}
-        builder.run(src, scratch, argv_for, env)
+        builder.run(src, scratch, pyinstaller_argv, env)
         out = scratch / "dist" / NAME
         if not out.is_file():
             raise FreezeError(f"freeze: PyInstaller produced no {out}")
