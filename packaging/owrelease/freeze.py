@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from owrelease import buildenv
 from owrelease.model import ROOT
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from owrelease.buildroot import BuildRoot
 
 # bump when the way inputs become a binary changes in a way the key would not see
-FREEZE_SCHEMA = "1"
+FREEZE_SCHEMA = "2"  # 2: the provenance record (owrelease.provenance) is written next to the binary
 NAME = "openwatch"
 FREEZE_REQUIREMENTS = ROOT / "packaging" / "requirements" / "freeze.txt"
 ENTRY_NAME = "openwatch_entry.py"
@@ -137,6 +137,10 @@ class Builder(Protocol):
         """Run PyInstaller so that ``scratch/dist/openwatch`` appears."""
         ...
 
+    def provenance(self, binary: Path) -> dict[str, Any]:
+        """Where each member of ``binary`` came from (owrelease.provenance), while the builder still exists."""
+        ...
+
 
 class ArgvFactory(Protocol):
     def __call__(self, src: Path, work: Path, dist: Path, /) -> list[str]: ...
@@ -209,6 +213,10 @@ class HostBuilder:
         private = {"PYINSTALLER_CONFIG_DIR": str(scratch / "pyi-config")}
         _run(argv, env={**clean, **env, **private}, log=scratch / "pyinstaller.log")
 
+    def provenance(self, binary: Path) -> dict[str, Any]:
+        # a host freeze records no origins: owrelease.sbom refuses to describe it (release builds use the root)
+        return {"schema": 1, "builder": self.name, "identity": self.identity()}
+
 
 @dataclass
 class RootBuilder:
@@ -247,6 +255,11 @@ class RootBuilder:
         log.write_text(f"{res.stdout or ''}{res.stderr or ''}", encoding="utf-8")
         if res.returncode != 0:
             raise FreezeError(f"freeze: PyInstaller failed in the build root (exit {res.returncode}): {log}")
+
+    def provenance(self, binary: Path) -> dict[str, Any]:
+        from owrelease import provenance
+
+        return provenance.collect_root(self.root, binary)
 
 
 def _run(argv: list[str], *, env: dict[str, str], log: Path) -> None:
@@ -396,6 +409,12 @@ def freeze(
         )
         stage = scratch / "result"
         stage.mkdir()
+        from owrelease import provenance
+
+        try:
+            provenance.write(builder.provenance(out), stage / provenance.PROVENANCE_NAME)
+        except provenance.ProvenanceError as exc:
+            raise FreezeError(f"freeze: provenance: {exc}") from None
         shutil.copy2(out, stage / NAME)
         (stage / f"{NAME}.json").write_text(json.dumps(result.metadata(), indent=2) + "\n", encoding="utf-8")
         try:
