@@ -97,13 +97,15 @@ def elf_facts(blob: bytes) -> ElfFacts:
     elf = ELFFile(io.BytesIO(blob))
     soname: str | None = None
     needed: list[str] = []
+    from elftools.elf.dynamic import DynamicSection
+
     dynamic = elf.get_section_by_name(".dynamic")
-    if dynamic is not None:
+    if isinstance(dynamic, DynamicSection):
         for tag in dynamic.iter_tags():
             if tag.entry.d_tag == "DT_NEEDED":
-                needed.append(tag.needed)
+                needed.append(str(getattr(tag, "needed", "")))
             elif tag.entry.d_tag == "DT_SONAME":
-                soname = tag.soname
+                soname = str(getattr(tag, "soname", ""))
     # only a shared library (one with a SONAME) tells its own version: an extension module's strings name
     # the libraries it was built against (_hashlib says "OpenSSL 3.0.0")
     version = elf_version(blob, elf) if soname else None

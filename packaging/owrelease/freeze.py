@@ -138,7 +138,7 @@ class Builder(Protocol):
         ...
 
     def provenance(self, binary: Path) -> dict[str, Any]:
-        """Where each member of ``binary`` came from (owrelease.provenance), while the builder still exists."""
+        """Where each member of ``binary`` came from (owrelease.provenance), while the builder exists."""
         ...
 
 
@@ -214,7 +214,7 @@ class HostBuilder:
         _run(argv, env={**clean, **env, **private}, log=scratch / "pyinstaller.log")
 
     def provenance(self, binary: Path) -> dict[str, Any]:
-        # a host freeze records no origins: owrelease.sbom refuses to describe it (release builds use the root)
+        # a host freeze records no origins: owrelease.sbom lists its members unattributed
         return {"schema": 1, "builder": self.name, "identity": self.identity()}
 
 

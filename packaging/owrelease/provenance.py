@@ -21,7 +21,6 @@ import base64
 import csv
 import email.parser
 import hashlib
-import io
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -62,7 +61,9 @@ def runtime_sources(manifest: Mapping[str, Any], lock: Path = RUNTIME_LOCK) -> d
     for name, (_sbom, prefix) in _RUNTIME.items():
         pkgs = [p for p in manifest["sources"] if p == prefix or p.startswith(prefix + ".")]
         if len(pkgs) != 1:
-            raise ProvenanceError(f"manifest.json: sources: no single {prefix}* entry in {manifest['sources']}")
+            raise ProvenanceError(
+                f"manifest.json: sources: no single {prefix}* entry in {manifest['sources']}"
+            )
         pkg = pkgs[0]
         tarballs = [t for t in manifest["orig_sha256"] if t.startswith(f"{pkg}_") and ".orig.tar." in t]
         if len(tarballs) != 1:
@@ -93,15 +94,19 @@ def _licence(meta: email.message.Message) -> str:
     lic = str(meta.get("License") or "").strip()
     if lic and "\n" not in lic and len(lic) < 80:
         return lic
-    found = [c.split("::")[-1].strip() for c in meta.get_all("Classifier") or [] if c.startswith("License ::")]
+    found = [
+        c.split("::")[-1].strip() for c in meta.get_all("Classifier") or [] if c.startswith("License ::")
+    ]
     return " AND ".join(found)
 
 
 def distributions(site: Path) -> list[dict[str, Any]]:
-    """Every ``*.dist-info`` under ``site``: name, version, licence, requirements and RECORD (path -> sha256)."""
+    """Every ``*.dist-info`` under ``site``: name, version, licence, requirements, RECORD (path -> sha256)."""
     out = []
     for info in sorted(site.glob("*.dist-info")):
-        meta = email.parser.Parser().parsestr((info / "METADATA").read_text(encoding="utf-8"), headersonly=True)
+        meta = email.parser.Parser().parsestr(
+            (info / "METADATA").read_text(encoding="utf-8"), headersonly=True
+        )
         record: dict[str, str | None] = {}
         with (info / "RECORD").open(newline="", encoding="utf-8") as fp:
             for row in csv.reader(fp):
@@ -189,7 +194,9 @@ def _dpkg_facts(br: BuildRoot, owned: Mapping[str, tuple[str, str]]) -> dict[str
     for member, (pkg, path) in owned.items():
         listed = by_path.get(path, "")
         if pkg not in listed.split(", "):
-            raise ProvenanceError(f"{member}: md5sums say {pkg} ships {path}, dpkg -S says {listed or 'nobody'}")
+            raise ProvenanceError(
+                f"{member}: md5sums say {pkg} ships {path}, dpkg -S says {listed or 'nobody'}"
+            )
         out[member] = {**versions[pkg], "path": path}
     return out
 
@@ -268,7 +275,10 @@ def collect_root(br: BuildRoot, binary: Path) -> dict[str, Any]:
         "applied": {
             "openssl_configure": manifest["inputs"]["openssl_configure"],
             "python_configure": manifest["inputs"]["python_configure"],
-            "force_include": {"name": glibc_h.name, "sha256": hashlib.sha256(glibc_h.read_bytes()).hexdigest()},
+            "force_include": {
+                "name": glibc_h.name,
+                "sha256": hashlib.sha256(glibc_h.read_bytes()).hexdigest(),
+            },
             "debian_patches": False,
         },
         "distributions": dists,
@@ -306,4 +316,4 @@ def load(binary: Path) -> dict[str, Any]:
     path = binary.with_name(PROVENANCE_NAME)
     if not path.is_file():
         raise ProvenanceError(f"{path}: missing (freeze the binary again: its provenance was never recorded)")
-    return dict(json.load(io.open(path, encoding="utf-8")))
+    return dict(json.load(open(path, encoding="utf-8")))

@@ -60,7 +60,10 @@ SCHEMA = SchemaVersion.V1_6
 MEDIA_TYPE = "application/vnd.cyclonedx+json"
 # Debian suite -> the purl distro qualifier
 _DEBIAN = {"buster": "10", "bullseye": "11", "bookworm": "12", "trixie": "13", "forky": "14"}
-_CPE = {"cpython": "cpe:2.3:a:python:python:{v}:*:*:*:*:*:*:*", "openssl": "cpe:2.3:a:openssl:openssl:{v}:*:*:*:*:*:*:*"}
+_CPE = {
+    "cpython": "cpe:2.3:a:python:python:{v}:*:*:*:*:*:*:*",
+    "openssl": "cpe:2.3:a:openssl:openssl:{v}:*:*:*:*:*:*:*",
+}
 _RUNTIME_LICENCE = {"cpython": "PSF-2.0", "openssl": "Apache-2.0"}
 _APP = "openwatch"
 HOST = "host-freeze"
@@ -112,13 +115,23 @@ def _norm(name: str) -> str:
 
 
 def _top(
-    ref: str, kind: str, name: str, *, version: str = "", ctype: ComponentType = ComponentType.LIBRARY, **kw: Any
+    ref: str,
+    kind: str,
+    name: str,
+    *,
+    version: str = "",
+    ctype: ComponentType = ComponentType.LIBRARY,
+    **kw: Any,
 ) -> _Owner:
     props = [Property(name=KIND, value=kind)]
-    return _Owner(Component(type=ctype, name=name, version=version or None, bom_ref=ref, properties=props, **kw))
+    return _Owner(
+        Component(type=ctype, name=name, version=version or None, bom_ref=ref, properties=props, **kw)
+    )
 
 
-def _member(path: str, sha: str, *, elf_name: str | None = None, version: str | None = None, **kw: Any) -> Component:
+def _member(
+    path: str, sha: str, *, elf_name: str | None = None, version: str | None = None, **kw: Any
+) -> Component:
     return Component(
         type=ComponentType.LIBRARY if elf_name else ComponentType.FILE,
         name=elf_name or path,
@@ -144,7 +157,8 @@ def _runtime(name: str, src: Mapping[str, str], prov: Mapping[str, Any]) -> _Own
     notes = (
         f"Built from the orig tarball {src['orig_tarball']} (sha256 {src['sha256']}) of the Debian source "
         f"package {src['source_package']} {src['debian_version']} ({src['suite']}): upstream {version} as "
-        f"released. The Debian patch series of {src['debian_version']} was {patch_state}: Debian's backported "
+        f"released. The Debian patch series of {src['debian_version']} was {patch_state}: Debian's "
+        "backported "
         f"fixes are {'in' if applied.get('debian_patches') else 'not in'} it. Configured with: "
         f"{' '.join(configure)}. Every C file force-includes {include['name']} (sha256 {include['sha256']}), "
         "which binds exp/log/pow/exp2/log2 to their GLIBC_2.2.5 versions so the bundle needs glibc <= 2.28."
@@ -154,11 +168,19 @@ def _runtime(name: str, src: Mapping[str, str], prov: Mapping[str, Any]) -> _Own
         name=src["source_package"],
         version=src["debian_version"],
         bom_ref=f"ancestor:{src['source_package']}",
-        purl=PackageURL("deb", "debian", src["source_package"], src["debian_version"], {"arch": "source", "distro": distro}),
+        purl=PackageURL(
+            "deb",
+            "debian",
+            src["source_package"],
+            src["debian_version"],
+            {"arch": "source", "distro": distro},
+        ),
     )
     patch = Patch(
         type=PatchClassification.UNOFFICIAL,
-        diff=Diff(text=AttachedText(content=f"-include {include['name']} (sha256 {include['sha256']}) in CFLAGS")),
+        diff=Diff(
+            text=AttachedText(content=f"-include {include['name']} (sha256 {include['sha256']}) in CFLAGS")
+        ),
     )
     pkg_dir = src["source_package"]
     prefix = f"lib{pkg_dir[0]}" if pkg_dir.startswith("lib") else pkg_dir[0]
@@ -287,9 +309,12 @@ def _components(
                     purl=PackageURL("pypi", name="pyinstaller", version=pyi["version"]),
                 )
             ],
-            patches=[Patch(type=PatchClassification.UNOFFICIAL, diff=Diff(text=AttachedText(content=pyi["patch"])))],
+            patches=[
+                Patch(type=PatchClassification.UNOFFICIAL, diff=Diff(text=AttachedText(content=pyi["patch"])))
+            ],
             notes=f"The bootloader was rebuilt from the PyInstaller {pyi['version']} sdist with our patch "
-            f"{pyi['patch_name']} applied: a temporary directory on a noexec file system is skipped for the next "
+            f"{pyi['patch_name']} applied: a temporary directory on a noexec file system is skipped for the "
+            "next "
             "candidate instead of failing to map the extracted libraries.",
         ),
     )
@@ -386,8 +411,12 @@ def _member_component(path: str, bundle: Bundle, prov: Mapping[str, Any]) -> Com
         patches = [
             Patch(
                 type=PatchClassification.UNOFFICIAL,
-                diff=Diff(text=AttachedText(content=f"strip (the build root's strip-once layer, recipe "
-                                                    f"{prov.get('strip', '')}): symbols removed")),
+                diff=Diff(
+                    text=AttachedText(
+                        content=f"strip (the build root's strip-once layer, recipe "
+                        f"{prov.get('strip', '')}): symbols removed"
+                    )
+                ),
             )
         ]
         if origin.get("patchelf"):
@@ -428,8 +457,13 @@ def _dist_version(prov: Mapping[str, Any], name: str) -> str:
 
 
 def _dependencies(
-    bom: Bom, subject: Component, owners: Mapping[str, _Owner], members: Mapping[str, str], bundle: Bundle,
-    prov: Mapping[str, Any], app_requires: Iterable[str],
+    bom: Bom,
+    subject: Component,
+    owners: Mapping[str, _Owner],
+    members: Mapping[str, str],
+    bundle: Bundle,
+    prov: Mapping[str, Any],
+    app_requires: Iterable[str],
 ) -> None:
     comps: dict[str, Component] = {ref: o.component for ref, o in owners.items()}
     for o in owners.values():
@@ -570,7 +604,11 @@ def app_facts(model: Any, pep440: str, project: Path) -> dict[str, str]:
     import tomllib
 
     deps = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
-    return {"version": pep440, "licence": model.license, "requires": " ".join(re.split(r"[ ;<>=!~(]", d)[0] for d in deps)}
+    return {
+        "version": pep440,
+        "licence": model.license,
+        "requires": " ".join(re.split(r"[ ;<>=!~(]", d)[0] for d in deps),
+    }
 
 
 def binary_subject(bundle: Bundle, pep440: str) -> Subject:

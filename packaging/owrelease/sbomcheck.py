@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from owrelease.bundle import Bundle, TYPECODES
+from owrelease.bundle import TYPECODES, Bundle
 from owrelease.sbom import KIND, SbomError, validate
 
 __all__ = ["Listed", "Report", "check", "listed_members", "load"]
@@ -118,7 +118,8 @@ def check(
         elif entry.sha256 != member.sha256:
             report.unaccounted += 1
             report.failures.append(
-                f"{label}: {bundle.path.name}!{path}: sha256 {member.sha256[:16]}, the SBOM lists {entry.sha256[:16]}"
+                f"{label}: {bundle.path.name}!{path}: sha256 {member.sha256[:16]}, "
+                f"the SBOM lists {entry.sha256[:16]}"
             )
     # absolute locations are a package's installed paths, checked against the package, not the archive
     for path in sorted(p for p in set(listed) - set(bundle.members) if not p.startswith("/")):
@@ -130,7 +131,9 @@ def check(
             if got is None:
                 report.failures.append(f"{label}: {path}: installed by the package, not in the SBOM")
             elif got.sha256 != digest:
-                report.failures.append(f"{label}: {path}: sha256 {digest[:16]}, the SBOM lists {got.sha256[:16]}")
+                report.failures.append(
+                    f"{label}: {path}: sha256 {digest[:16]}, the SBOM lists {got.sha256[:16]}"
+                )
         for path in sorted(installed - set(payload)):
             report.failures.append(f"{label}: {path}: listed in the SBOM, not installed by the package")
     return report

@@ -379,7 +379,9 @@ def main(project: Path, dist: Path, argv: list[str] | None = None) -> int:
         failures.extend(_report(mig_failures))
 
         _section("SBOMs against the binaries")
-        failures.extend(_report(verify_sboms(dist, views, {"rpm": rpm_path, "deb": deb_path}, binaries, model)))
+        failures.extend(
+            _report(verify_sboms(dist, views, {"rpm": rpm_path, "deb": deb_path}, binaries, model))
+        )
 
         if not args.no_gates:
             from owrelease import gates
