@@ -1,6 +1,6 @@
 """Nox sessions: each wires arguments into the release toolkit (packaging/owrelease) and does nothing else.
 
-    nox -s build_rpm build_deb    dist/*.rpm, dist/*.deb, dist/SHA256SUMS
+    nox -s build_rpm build_deb    dist/*.rpm, dist/*.deb, their SBOMs dist/*.cdx.json, dist/SHA256SUMS
     nox -s freeze | render        build/openwatch | build/render/
     nox -s verify                 check dist/ (model, rpm vs deb, embedded migrations, lintian, rpmlint,
                                   squawk, systemd-analyze) and write dist/openwatch-<version>.manifest.json
@@ -99,7 +99,7 @@ def build_rpm(session: nox.Session) -> None:
     """dist/openwatch-<version>-<release>.<arch>.rpm and dist/SHA256SUMS."""
     _system(session, "build")
     _require(session, "rpmbuild")
-    _install(session, "freeze", "release")
+    _install(session, "freeze", "release", "inspect", "sbom")
     _toolkit(session, "build-rpm", *session.posargs)
 
 
@@ -108,7 +108,7 @@ def build_deb(session: nox.Session) -> None:
     """dist/openwatch_<version>-<release>_<arch>.deb and dist/SHA256SUMS."""
     _system(session, "build")
     _require(session, "dpkg-deb")
-    _install(session, "freeze", "release")
+    _install(session, "freeze", "release", "inspect", "sbom")
     _toolkit(session, "build-deb", *session.posargs)
 
 
@@ -118,7 +118,7 @@ def verify(session: nox.Session) -> None:
     _system(session, "verify")
     for tool in ("dpkg-deb", "systemd-analyze", "lintian", "rpmlint"):
         _require(session, tool)
-    _install(session, "freeze", "inspect")
+    _install(session, "freeze", "inspect", "sbom")
     session.install(SQUAWK)
     session.run("python", "-m", "owrelease.verify", "--manifest", *session.posargs, env=TOOLKIT_ENV)
 
@@ -157,7 +157,7 @@ def repro(session: nox.Session) -> None:
     """Two clean builds of the committed tree, from fresh clones, must be byte-identical."""
     for tool in ("rpmbuild", "dpkg-deb"):
         _require(session, tool)
-    _install(session, "freeze", "release", "inspect")
+    _install(session, "freeze", "release", "inspect", "sbom")
     session.run("python", "-m", "owrelease.repro", *session.posargs, env=TOOLKIT_ENV)
 
 
@@ -181,7 +181,7 @@ def lint(session: nox.Session) -> None:
     mypy reads the pinned runtime dependencies (psycopg, jinja2, python-debian, ...), so the session
     installs them too: the types checked are those of the versions that ship.
     """
-    _install(session, "lint", "freeze", "release", "inspect")
+    _install(session, "lint", "freeze", "release", "inspect", "sbom")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "openwatch", "packaging/owrelease")

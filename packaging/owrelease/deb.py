@@ -47,7 +47,7 @@ def build(
         FORMAT,
         root,
         render.payload_files(pkg, ctx, FORMAT),
-        {"openwatch": binary},
+        stage.build_artifacts(binary),
         epoch,
         project=project,
     )

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from owrelease import buildenv
 from owrelease.model import ROOT
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from owrelease.buildroot import BuildRoot
 
 # bump when the way inputs become a binary changes in a way the key would not see
-FREEZE_SCHEMA = "1"
+FREEZE_SCHEMA = "2"  # 2: the provenance record (owrelease.provenance) is written next to the binary
 NAME = "openwatch"
 FREEZE_REQUIREMENTS = ROOT / "packaging" / "requirements" / "freeze.txt"
 ENTRY_NAME = "openwatch_entry.py"
@@ -208,6 +208,10 @@ class Builder(Protocol):
         """The python, openssl, libpq and psycopg versions the bundle will run on (:data:`RUNTIME_PROBE`)."""
         ...
 
+    def provenance(self, binary: Path) -> dict[str, Any]:
+        """Where each member of ``binary`` came from (owrelease.provenance), while the builder exists."""
+        ...
+
 
 # What the bundle runs on, asked of the builder's interpreter (the bundle carries exactly its libpython,
 # _ssl and psycopg-binary's libpq) and recorded in openwatch/_build.py: the frozen `--version` then reads
@@ -309,6 +313,10 @@ class HostBuilder:
         private = {"PYINSTALLER_CONFIG_DIR": str(scratch / "pyi-config")}
         _run(argv, env={**clean, **env, **private}, log=scratch / "pyinstaller.log")
 
+    def provenance(self, binary: Path) -> dict[str, Any]:
+        # a host freeze records no origins: owrelease.sbom lists its members unattributed
+        return {"schema": 1, "builder": self.name, "identity": self.identity()}
+
 
 @dataclass
 class RootBuilder:
@@ -354,6 +362,11 @@ class RootBuilder:
         log.write_text(f"{res.stdout or ''}{res.stderr or ''}", encoding="utf-8")
         if res.returncode != 0:
             raise FreezeError(f"freeze: PyInstaller failed in the build root (exit {res.returncode}): {log}")
+
+    def provenance(self, binary: Path) -> dict[str, Any]:
+        from owrelease import provenance
+
+        return provenance.collect_root(self.root, binary)
 
 
 def _run(argv: list[str], *, env: dict[str, str], log: Path) -> None:
@@ -512,6 +525,12 @@ def freeze(
         )
         stage = scratch / "result"
         stage.mkdir()
+        from owrelease import provenance
+
+        try:
+            provenance.write(builder.provenance(out), stage / provenance.PROVENANCE_NAME)
+        except provenance.ProvenanceError as exc:
+            raise FreezeError(f"freeze: provenance: {exc}") from None
         shutil.copy2(out, stage / NAME)
         (stage / f"{NAME}.json").write_text(json.dumps(result.metadata(), indent=2) + "\n", encoding="utf-8")
         try:

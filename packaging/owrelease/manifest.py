@@ -62,6 +62,11 @@ def write(
     """Write the manifest next to the packages; return its path."""
     del project  # the manifest is made from the built artefacts only
     data = build_manifest(model, pep440, packages, binary)
+    # every SBOM of the release (owrelease.sbom), each with its sha256
+    data["sboms"] = [
+        {"file": p.name, "sha256": _sha256(p), "media_type": "application/vnd.cyclonedx+json"}
+        for p in sorted(dist.glob("*.cdx.json"))
+    ]
     target = manifest_path(dist, model, pep440)
     tmp = target.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -54,7 +54,7 @@ def build(
         FORMAT,
         staged,
         render.payload_files(pkg, ctx, FORMAT),
-        {"openwatch": binary},
+        stage.build_artifacts(binary),
         epoch,
         project=project,
     )

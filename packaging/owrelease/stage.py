@@ -60,6 +60,12 @@ def stage(
     return files
 
 
+def build_artifacts(binary: Path) -> dict[str, Path]:
+    """The ``build:<name>`` sources of package.toml: the frozen binary and what the build wrote next to it
+    (``openwatch.cdx.json``, its SBOM)."""
+    return {"openwatch": binary, "openwatch.cdx.json": binary.with_name("openwatch.cdx.json")}
+
+
 def _parents(root: Path, directory: Path) -> None:
     missing = []
     d = directory

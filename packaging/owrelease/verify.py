@@ -8,7 +8,9 @@
 3. The migrations embedded in ``/usr/bin/openwatch`` of each package, listed twice (PyInstaller's
    archive reader without running it, and ``openwatch migrate list --json``), against ``migrations/``
    and ``migrations/migrations.lock``.
-4. The quality gates (`owrelease.gates`).
+4. The SBOMs (`owrelease.sbomcheck`): dist/openwatch.cdx.json, each package's own and the copy shipped in
+   each package, against the binary inside the package: every archive member by path and sha256.
+5. The quality gates (`owrelease.gates`).
 
 Every difference is one line naming the package, the path and the field. The exit status is 1 when
 any line was printed under "FAIL".
@@ -391,6 +393,11 @@ def main(project: Path, dist: Path, argv: list[str] | None = None) -> int:
         print(migration_table(rows, list(sources)))
         failures.extend(_report(mig_failures))
 
+        _section("SBOMs against the binaries")
+        failures.extend(
+            _report(verify_sboms(dist, views, {"rpm": rpm_path, "deb": deb_path}, binaries, model))
+        )
+
         if not args.no_gates:
             from owrelease import gates
 
@@ -421,9 +428,51 @@ def main(project: Path, dist: Path, argv: list[str] | None = None) -> int:
         return 1
     print(
         "OK: packages match the declaration and each other; "
-        "embedded migrations match migrations/ and the lock"
+        "embedded migrations match migrations/ and the lock; the SBOMs list every archive member"
     )
     return 0
+
+
+def verify_sboms(
+    dist: Path,
+    views: Mapping[str, PackageView],
+    packages: Mapping[str, Path],
+    binaries: Mapping[str, Path],
+    model: Package,
+) -> list[str]:
+    """Each SBOM (the binary's in dist/ and in each package, each package's own) against the binary it
+    describes: every archive member listed by path with its sha256. One summary line per SBOM is printed."""
+    from owrelease import bundle, sbom, sbomcheck
+
+    failures: list[str] = []
+    shipped_path = model.by_id["sbom"].path if "sbom" in model.by_id else None
+    binary_sbom = dist / sbom.BINARY_SBOM
+    for fmt, pkg_path in packages.items():
+        found = bundle.read(binaries[fmt], with_elf=False)
+        view = views[fmt]
+        payload = {p: e.sha256 for p, e in view.entries.items() if e.kind == "file" and e.sha256}
+        pkg_sha = hashlib.sha256(pkg_path.read_bytes()).hexdigest()
+        checks: list[tuple[Path, str, str, dict[str, str] | None]] = [
+            (dist / sbom.sbom_name(pkg_path.name), sbom.sbom_name(pkg_path.name), pkg_sha, payload),
+        ]
+        if fmt == "deb":  # one binary in both packages (rpm vs deb compares them): check dist's copy once
+            checks.append((binary_sbom, binary_sbom.name, found.sha256, None))
+        with tempfile.TemporaryDirectory(prefix="ow-verify-sbom-") as tmp:
+            if shipped_path:
+                inside = Path(tmp) / sbom.BINARY_SBOM
+                try:
+                    inside.write_bytes(extract_file(pkg_path, shipped_path))
+                    checks.append((inside, f"{pkg_path.name}:{shipped_path}", found.sha256, None))
+                except Exception as exc:  # InspectError: reported, never hidden
+                    failures.append(f"{pkg_path.name}: {shipped_path}: {exc}")
+            for path, label, subject, files in checks:
+                if not path.is_file():
+                    failures.append(f"{label}: missing (the build writes it before SHA256SUMS)")
+                    continue
+                report = sbomcheck.check(path, found, subject_sha256=subject, payload=files, label=label)
+                print(report.summary())
+                failures.extend(report.failures)
+    return failures
 
 
 def _report(lines: list[str], *, quiet: bool = False) -> list[str]:
