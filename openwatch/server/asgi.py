@@ -11,6 +11,7 @@ is answered with ``Connection: close``, so an unread body can never be taken for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -228,6 +229,20 @@ def _not_allowed(method: str, allowed: list[str]) -> api.ApiError:
     )
 
 
+async def _discard_body(receive: Receive) -> None:
+    """Read a refused body to its end (bounded by DRAIN_LIMIT and the body deadline), keeping none of it.
+
+    Answering while the client is still writing, then closing, makes its kernel reset the connection:
+    the client then sees a reset instead of the 413 (seen in CI under load with a 65 KiB body).
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(limits.BODY_DEADLINE):
+            while True:
+                event = await receive()
+                if event["type"] == "http.disconnect" or not event.get("more_body", False):
+                    return
+
+
 async def _read_json(headers: dict[bytes, list[bytes]], receive: Receive) -> Any:
     if b"transfer-encoding" in headers:
         raise _Refused(api.ApiError(411, "length_required", "send the body with a Content-Length"))
@@ -236,6 +251,8 @@ async def _read_json(headers: dict[bytes, list[bytes]], receive: Receive) -> Any
         raise _Refused(api.ApiError(411, "length_required", "a JSON body with a Content-Length is required"))
     length = int(lengths[0])  # h11 accepted it: ASCII digits only
     if length > limits.MAX_BODY:
+        if length <= limits.DRAIN_LIMIT:
+            await _discard_body(receive)
         raise _Refused(
             api.ApiError(413, "payload_too_large", f"the body is {length} bytes; at most {limits.MAX_BODY}")
         )

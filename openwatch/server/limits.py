@@ -5,6 +5,9 @@ The numbers are the contract the unit's LimitNOFILE/TasksMax/MemoryMax are sized
 
 - request line + headers: at most ``MAX_HEADER_BYTES`` buffered per connection (h11 answers 431/400 past it);
 - a body: at most ``MAX_BODY`` bytes, received within ``BODY_DEADLINE`` seconds (else 408 and close);
+  a declared body over ``MAX_BODY`` but not over ``DRAIN_LIMIT`` is read and discarded (never kept)
+  before the 413, so a client still sending it reads the answer instead of a reset; larger ones are
+  answered at once and the connection closed;
 - the TLS handshake, then each request's headers, must arrive within ``HEADER_DEADLINE`` seconds of the
   connection being opened or the previous response being sent; that same timer closes an idle keep-alive
   connection, so a client trickling bytes is cut off whatever its pace;
@@ -21,6 +24,7 @@ HEADER_DEADLINE = 10.0
 BODY_DEADLINE = 10.0
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY = 64 * 1024
+DRAIN_LIMIT = 1024 * 1024
 TLS_READ_BUFFER = 32 * 1024  # asyncio's default, 256 KiB per connection, dominated the memory cost
 DB_WORKERS_EXTRA = 4  # threads for blocking database work: the pool's size plus these (argon2 checks)
 
