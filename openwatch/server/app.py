@@ -288,6 +288,10 @@ def _run_until_stopped(
     from hypercorn.config import Sockets
     from hypercorn.utils import wrap_app
 
+    from openwatch.server import strict_h11
+
+    strict_h11.install()  # a repeated Content-Length is refused, not folded into one
+
     async def stopped() -> None:
         while not stop.wait(0):  # a signal's Python handler runs between the loop's turns
             await asyncio.sleep(POLL_INTERVAL)
