@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
 from owrelease.bundle import PYZ_PREFIX, Bundle
+from owrelease.sbomid import sbom_name, serial_for  # re-exported: the build and verify name them here
 
 __all__ = ["KIND", "SbomError", "Subject", "make", "render", "sbom_name", "serial_for", "validate", "write"]
 
@@ -91,15 +91,6 @@ class _Owner:
 
     component: Component
     members: list[Component] = field(default_factory=list)
-
-
-def sbom_name(artifact_filename: str) -> str:
-    return f"{artifact_filename}.cdx.json"
-
-
-def serial_for(sha256: str) -> uuid.UUID:
-    """The serial number of an artifact's SBOM: a name-based UUID of its sha256 (same bytes, same serial)."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"urn:sha256:{sha256}")
 
 
 def _sha(digest: str) -> list[HashType]:

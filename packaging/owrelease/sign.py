@@ -4,7 +4,9 @@
    the exported key alone);
 2. the public key is exported as ``RPM-GPG-KEY-openwatch`` (armored) and ``openwatch-archive-keyring.gpg``
    (binary);
-3. ``SHA256SUMS`` is rewritten over the signed packages, then signed into ``SHA256SUMS.asc``.
+3. each signed .rpm's SBOM (``<rpm>.cdx.json``) is moved onto the signed bytes (:func:`sbomid.retarget`:
+   the sha256 and serial number of ``metadata.component``; the components are the payload's, unchanged);
+4. ``SHA256SUMS`` is rewritten over the signed packages and every SBOM, then signed into ``SHA256SUMS.asc``.
 
 DEBs are not signed one by one (dpkg checks no such signature): they are trusted through the signed
 SHA256SUMS and the repository's InRelease. Everything is made on copies in ``dist/.sign-<pid>/`` and moved
@@ -24,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from owrelease import buildenv
+from owrelease import buildenv, sbomid
 from owrelease.signing import (
     KEY_ARMORED,
     KEY_BINARY,
@@ -47,7 +49,7 @@ def packages_in(dist: Path) -> tuple[list[Path], list[Path]]:
 
 
 def write_package_sums(target: Path, packages: list[Path]) -> None:
-    """sha256sum -c format over the packages an operator downloads (names relative to dist/)."""
+    """sha256sum -c format over what an operator downloads: packages and SBOMs (names relative to dist/)."""
     lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n" for p in sorted(packages)]
     target.write_text("".join(lines), encoding="utf-8")
 
@@ -76,11 +78,35 @@ def sign_dist(dist: Path, signer: Signer, log: Callable[[str], None] = print) ->
                 raise SigningError(
                     f"{rpm.name}: signed, but does not verify against {KEY_ARMORED}: {problem}"
                 )
-        # the DEBs are listed as they are; the staged rpms stand for the ones they will replace
-        write_package_sums(staging / SUMS, [*signed, *debs])
+        sboms: list[Path] = []
+        for rpm, copy in zip(rpms, signed, strict=True):
+            sbom = dist / sbomid.sbom_name(rpm.name)
+            if sbom.is_file():
+                moved = staging / sbom.name
+                old, new = (hashlib.sha256(p.read_bytes()).hexdigest() for p in (rpm, copy))
+                try:
+                    text = sbomid.retarget(sbom.read_text(encoding="utf-8"), old, new, sbom.name)
+                except sbomid.RetargetError as exc:
+                    raise SigningError(str(exc)) from None
+                moved.write_text(text, encoding="utf-8")
+                sboms.append(moved)
+        unsigned_sboms = [
+            p
+            for p in sorted(dist.glob("*.cdx.json"))
+            if p.is_file() and p.name not in {s.name for s in sboms}
+        ]
+        # the DEBs and other SBOMs are listed as they are; staged files stand for the ones they will replace
+        write_package_sums(staging / SUMS, [*signed, *debs, *sboms, *unsigned_sboms])
         signer.detach_sign(staging / SUMS, staging / SUMS_SIG)
         # all made: move in (same filesystem, each a rename); the signature goes last
-        order = [*signed, staging / KEY_ARMORED, staging / KEY_BINARY, staging / SUMS, staging / SUMS_SIG]
+        order = [
+            *signed,
+            *sboms,
+            staging / KEY_ARMORED,
+            staging / KEY_BINARY,
+            staging / SUMS,
+            staging / SUMS_SIG,
+        ]
         for path in order:
             os.replace(path, dist / path.name)
         for rpm in signed:
