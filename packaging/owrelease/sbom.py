@@ -414,7 +414,7 @@ def _member_component(path: str, bundle: Bundle, prov: Mapping[str, Any]) -> Com
             patches.append(
                 Patch(
                     type=PatchClassification.UNOFFICIAL,
-                    diff=Diff(text=AttachedText(content=f"patchelf{origin['patchelf']}")),
+                    diff=Diff(text=AttachedText(content=f"patchelf {origin['patchelf']}")),
                 )
             )
         record_sha = origin.get("record_sha256") or ""
