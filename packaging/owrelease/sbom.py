@@ -461,6 +461,10 @@ def _dependencies(
         for c in o.members:
             comps[str(c.bom_ref.value)] = c
     edges: dict[str, set[str]] = {ref: set() for ref in comps}
+    # an owner depends on what it consists of (its nested members): without these edges a consumer walking
+    # dependencies stops at pypi:psycopg-binary and never reaches the libpq and OpenSSL it ships
+    for ref, o in owners.items():
+        edges[ref] |= {str(c.bom_ref.value) for c in o.members}
     # ELF DT_NEEDED between members (by SONAME, else by file name)
     by_soname: dict[str, str] = {}
     for path, elf in bundle.elf.items():
