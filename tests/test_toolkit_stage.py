@@ -18,10 +18,19 @@ def test_stage_lays_out_exactly_the_declared_payload(tmp_path: Path, fmt: str) -
     pkg = model.load()
     binary = tmp_path / "openwatch.bin"
     binary.write_bytes(b"\x7fELF fake")
+    sbom = tmp_path / "openwatch.cdx.json"  # the binary's SBOM, shipped as a doc file
+    sbom.write_text("{}\n")
     rendered = render.payload_files(pkg, render.context(pkg, FACTS), fmt)
     old = os.umask(0o077)  # a hostile umask must not leak into the payload
     try:
-        files = stage.stage(pkg, fmt, tmp_path / "root", rendered, {"openwatch": binary}, 1_700_000_000)
+        files = stage.stage(
+            pkg,
+            fmt,
+            tmp_path / "root",
+            rendered,
+            {"openwatch": binary, "openwatch.cdx.json": sbom},
+            1_700_000_000,
+        )
     finally:
         os.umask(old)
     root = tmp_path / "root"
