@@ -101,6 +101,18 @@ def restore_command(path: Path) -> str:
     return f'pg_restore --clean --if-exists --single-transaction -d "${DSN_VARIABLE}" {path}'
 
 
+def clean_restore_command(path: Path) -> str:
+    """Empty the database of the DSN role's objects, then restore: exact whatever the run left.
+
+    The database is the role's (it ran every migration), so DROP OWNED removes precisely the schema
+    the migrations made. The restore runs only if that succeeded, and is one transaction itself.
+    """
+    return (
+        f'psql -X -q -v ON_ERROR_STOP=1 -d "${DSN_VARIABLE}" -c "DROP OWNED BY CURRENT_USER" && '
+        f'pg_restore --exit-on-error --single-transaction -d "${DSN_VARIABLE}" {path}'
+    )
+
+
 # --------------------------------------------------------------------------------------------------
 # the client programs
 

@@ -313,12 +313,16 @@ def _apply(
                 if not exists:
                     store.create_table(conn)
                 store.ensure_checksum_table(conn)
+                done_here: list[MigrationFile] = []
                 for mf in todo:
                     phase = f"applying {mf.name}"
                     try:
                         _apply_one(conn, mf, parsed[mf.version], deadline, dog, dsn, err, current)
                     except _Abort as exc:
-                        raise _Abort(*exc.args, *_restore_advice(taken)) from None
+                        partial = not parsed[mf.version].use_tx
+                        advice = _restore_advice(taken, done_here, mf if partial else None)
+                        raise _Abort(*exc.args, *advice) from None
+                    done_here.append(mf)
                     current = max(current, mf.version)
                 phase = "reading the version"
                 final = store.db_version(conn) or 0
@@ -392,14 +396,29 @@ def _backup(
         ) from None
 
 
-def _restore_advice(taken: backup.Result | None) -> list[str]:
-    """After a failed file: where the pre-migration backup is and the command that restores it."""
+def _restore_advice(
+    taken: backup.Result | None, done_here: list[MigrationFile], partial: MigrationFile | None
+) -> list[str]:
+    """After a failed file: where the pre-migration backup is and the command that restores it.
+
+    ``pg_restore --clean`` drops only the objects the dump holds. That is exact when the failed file
+    was the first of this run and ran in a transaction (it rolled back). Files this run committed
+    before it, or a NO TRANSACTION file's finished statements, made objects the dump does not know:
+    a table referencing a dumped one even makes --clean fail. Then the database is emptied of the
+    role's objects first, so the restore lands on the guide's "clean database".
+    """
     if taken is None:
         return []
-    return [
-        f"the database was backed up before this migrate: {taken.path}",
-        f"to return to that backup: {backup.restore_command(taken.path)}",
-    ]
+    lines = [f"the database was backed up before this migrate: {taken.path}"]
+    if not done_here and partial is None:
+        return [*lines, f"to return to that backup: {backup.restore_command(taken.path)}"]
+    left = []
+    if done_here:
+        left.append(f"this migrate applied {', '.join(mf.name for mf in done_here)} before the failure")
+    if partial is not None:
+        left.append(f"{partial.name} runs outside a transaction and may have kept part of its work")
+    lines.append("; ".join(left) + "; the backup holds none of it, so the restore empties the database first")
+    return [*lines, f"to return to that backup: {backup.clean_restore_command(taken.path)}"]
 
 
 def _lock_holder(conn: psycopg.Connection[Any]) -> str:
