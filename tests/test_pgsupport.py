@@ -1,7 +1,7 @@
 """The preflight's decisions (openwatch.pgsupport), exactly as migrate and serve print them.
 
 The real servers are in tests/test_pgmatrix.py (13, 15, 17, 18, each warning or not as decided here);
-no Debian release still ships a PostgreSQL older than 13, so the refusal is checked on the decision.
+the refusal of a real pre-13 server (11.13) is in tests/test_pg_too_old.py; here, the decision itself.
 """
 
 from __future__ import annotations
