@@ -117,3 +117,19 @@ def test_frozen_binary_migrates_a_euc_jp_database(euc_jp_db: Database, release_b
     with psycopg.connect(euc_jp_db.admin_dsn) as conn:
         assert conn.info.encoding == "euc_jp"  # what psycopg decodes with: Python's CJK codec
         assert conn.execute("SELECT count(*) FROM goose_db_version").fetchone()[0] > 1  # type: ignore[index]
+
+
+@pytest.mark.packages
+@pytest.mark.slow
+def test_the_archive_holds_no_dropped_runtime_hook_and_the_migrations_once(
+    release_build: ReleaseBuild,
+) -> None:
+    from PyInstaller.archive.readers import CArchiveReader
+
+    binary = Path(release_build.frozen.path)  # type: ignore[attr-defined]
+    names = set(CArchiveReader(str(binary)).toc)
+    hooks = sorted(n for n in names if n.startswith("pyi_rth_"))
+    assert hooks == [], hooks  # every PyInstaller runtime hook the graph brought is one we dropped
+    assert set(freeze.DROP_RTHOOKS) == {"pyi_rth_inspect", "pyi_rth_pkgutil", "pyi_rth_multiprocessing"}
+    sql = sorted(n for n in names if n.endswith(".sql"))
+    assert len(sql) == 46 and all(n.startswith("migrations/") for n in sql), sql[:3]

@@ -43,7 +43,8 @@ def test_spec_is_pure_and_complete() -> None:
     assert {"tkinter", "unittest", "pydoc", "test"} <= set(settings["excludes"])  # type: ignore[arg-type]
     assert {"openwatch._build", "psycopg_binary"} <= set(settings["hiddenimports"])  # type: ignore[arg-type]
     # openwatch.server is imported lazily: the whole package must be collected, with the UI
-    assert 'collect_submodules("openwatch")' in spec and 'collect_data_files("openwatch")' in spec
+    assert 'collect_submodules("openwatch")' in spec and 'collect_data_files("openwatch", ' in spec
+    assert settings["drop_rthooks"] == list(freeze.DROP_RTHOOKS) and "    scripts,\n" in spec
     assert '"openwatch", "server", "ui"' in spec and "--onefile" not in spec
     assert "name='openwatch'" in spec and 'cdict=S["cdict"]' in spec
 

@@ -68,6 +68,8 @@ EXCLUDES = (
 # Kept on purpose: unicodedata (goose ENVSUB names, the idna codec), _decimal (psycopg's numeric),
 # the CJK codecs (psycopg decodes a EUC_JP/SJIS/BIG5 database's client encoding with them).
 UNUSED = ("bz2", "_bz2", "lzma", "_lzma", "pyexpat", "xml")
+# PyInstaller runtime hooks the spec leaves out (why: in the spec, above ``scripts``).
+DROP_RTHOOKS = ("pyi_rth_inspect", "pyi_rth_pkgutil", "pyi_rth_multiprocessing")
 
 
 class FreezeError(RuntimeError):
@@ -118,6 +120,7 @@ def spec_source(migrations: Sequence[str] = (), *, strip: bool = True) -> str:
         "cdict": STORE,
         # psycopg_binary: psycopg imports it by name at run time; openwatch._build: the freeze-time stamp
         "hiddenimports": ["openwatch._build", "psycopg_binary"],
+        "drop_rthooks": list(DROP_RTHOOKS),
     }
     return f"""# Written by owrelease.freeze.spec_source; inputs: below, and after -- on the command line.
 import argparse
@@ -136,7 +139,9 @@ src = args.src
 # the UI that `serve` reads with importlib.resources from openwatch/server/ui/, then every migration
 datas = [(os.path.join(src, "openwatch", "server", "ui"), "openwatch/server/ui")]
 datas += [(os.path.join(src, "migrations", name), "migrations") for name in S["migrations"]]
-datas += collect_data_files("openwatch")
+# (not openwatch/migrations/sql: in a source tree and a wheel it is the migrations; frozen, they are the
+# migrations/ above, and a second copy was 47 more files written and removed at every start)
+datas += collect_data_files("openwatch", excludes=["migrations/sql", "migrations/sql/**"])
 # every openwatch.* module: openwatch.server (and what it imports) is only imported lazily by `serve`,
 # so the import graph from the entry script alone would miss it
 hiddenimports = S["hiddenimports"] + collect_submodules("openwatch")
@@ -150,10 +155,18 @@ a = Analysis(
     noarchive=False,
     optimize=0,
 )
+# PyInstaller runs its runtime hooks at every start, before the entry script. Three come only because
+# the modules are in the graph, and cost about 40 ms per start (bench/startup.py): pyi_rth_inspect
+# (imports inspect, opens base_library.zip with zipfile) for inspect.getsource of frozen code,
+# pyi_rth_pkgutil for pkgutil.iter_modules over the PYZ, pyi_rth_multiprocessing for spawned frozen
+# children. OpenWatch reads no source, walks no packages and starts no multiprocessing child
+# (hypercorn is served in-process; it imports multiprocessing for a type only): they are left out,
+# and tests/test_bundle_excludes.py checks the archive holds none of them.
+scripts = [s for s in a.scripts if s[0] not in S["drop_rthooks"]]
 pyz = PYZ(a.pure)
 exe = EXE(
     pyz,
-    a.scripts,
+    scripts,
     a.binaries,
     a.datas,
     [],
