@@ -180,13 +180,14 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def throwaway_cluster() -> Iterator[Cluster]:
-    """A started private cluster; always stopped (immediate) and deleted afterwards."""
+def throwaway_cluster(bindir: Path | None = None) -> Iterator[Cluster]:
+    """A started private cluster (of ``bindir``'s PostgreSQL, default the distribution's newest); always
+    stopped (immediate) and deleted afterwards."""
     base = Path(tempfile.mkdtemp(prefix="ow-pgcluster-"))
     pw = pwd.getpwnam("postgres")
     os.chown(base, pw.pw_uid, pw.pw_gid)
     base.chmod(0o700)
-    cluster = Cluster(base=base, port=free_port())
+    cluster = Cluster(base=base, port=free_port(), bindir=bindir or pg_bindir())
     try:
         cluster.init()
         cluster.start()

@@ -15,9 +15,7 @@ Marker ``pgmatrix``, as the rest of the matrix.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import pwd
 import shutil
 import subprocess
 import sys
@@ -30,7 +28,7 @@ import psycopg
 import pytest
 from conftest import ROOT, TEST_PASSWORD, TEST_ROLE, ReleaseBuild, run_openwatch
 from lifecycle import roots
-from pgcluster import Cluster, free_port
+from pgcluster import Cluster, free_port, throwaway_cluster
 from test_serve_harness import make_cert
 
 from openwatch import pgsupport
@@ -74,24 +72,12 @@ def pg11() -> Iterator[Cluster]:
     bindir = _unpacked() / "bin"
     for p in [bindir, *bindir.parents][:4]:  # the postgres user walks down to the tools
         p.chmod(p.stat().st_mode | 0o005)
-    base = Path(tempfile.mkdtemp(prefix="ow-pg11-"))
-    pw = pwd.getpwnam("postgres")
-    os.chown(base, pw.pw_uid, pw.pw_gid)
-    base.chmod(0o700)
-    cluster = Cluster(base=base, port=free_port(), bindir=bindir)
-    try:
-        cluster.init()
-        cluster.start()
+    with throwaway_cluster(bindir) as cluster:
         cluster.execute(
             f"CREATE ROLE {TEST_ROLE} LOGIN PASSWORD '{TEST_PASSWORD.replace(chr(39), chr(39) * 2)}'"
         )
         cluster.execute(f"CREATE DATABASE openwatch OWNER {TEST_ROLE}")
         yield cluster
-    finally:
-        with contextlib.suppress(Exception):
-            if cluster.running():
-                cluster.stop("immediate")
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _tables(cluster: Cluster) -> list[tuple[object, ...]]:
