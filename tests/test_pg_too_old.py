@@ -8,7 +8,8 @@ cluster (tests/pgcluster.py), like every other server of the suite.
 
 On it: the first migration fails exactly where pgsupport says (``gen_random_uuid()`` is built in only
 since 13), and the FROZEN binary's ``migrate``, ``migrate status`` and ``serve`` refuse it in one line
-naming both versions, before anything is written.
+naming both versions, before anything is written. Its pg_restore 11 also gives the backup's verification
+a real dump it cannot read (archive format 1.14, from the suite server's pg_dump 15).
 
 Marker ``pgmatrix``, as the rest of the matrix.
 """
@@ -26,9 +27,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import ROOT, TEST_PASSWORD, TEST_ROLE, ReleaseBuild, run_openwatch
+from conftest import ROOT, TEST_PASSWORD, TEST_ROLE, Database, ReleaseBuild, run_openwatch
 from lifecycle import roots
-from pgcluster import Cluster, free_port, throwaway_cluster
+from pgcluster import Cluster, free_port, pg_bindir, throwaway_cluster
 from test_serve_harness import make_cert
 
 from openwatch import pgsupport
@@ -153,3 +154,35 @@ def test_the_frozen_serve_refuses_in_one_line(
     assert r.stderr.splitlines() == [f"openwatch serve: {_refusal(pg11)}"]
     assert " INFO  openwatch starting " in r.stdout  # the start-up log line, then nothing was served
     assert _tables(pg11) == []
+
+
+@pytest.mark.pg
+def test_a_dump_its_pg_restore_cannot_read_is_refused_before_anything_is_migrated(
+    fresh_db: Database, tmp_path: Path
+) -> None:
+    """The verification step, with real tools: a client directory that mixes releases (the host's pg_dump
+    15 beside this wheel's pg_restore 11, which cannot read archive format 1.14) makes a dump that its
+    pg_restore cannot list. migrate says so in one line, keeps no file and migrates nothing."""
+    m45 = tmp_path / "m45"
+    m45.mkdir()
+    for p in sorted((ROOT / "migrations").glob("*.sql"))[:45]:
+        shutil.copyfile(p, m45 / p.name)
+    env = {"OPENWATCH_DATABASE_DSN": fresh_db.dsn}
+    assert run_openwatch("migrate", "--dir", str(m45), env=env).returncode == 0
+    mixed = tmp_path / "client"
+    mixed.mkdir()
+    (mixed / "pg_dump").symlink_to(pg_bindir() / "pg_dump")  # the suite server's own release
+    (mixed / "pg_restore").symlink_to(_unpacked() / "bin" / "pg_restore")
+    dest = tmp_path / "b"
+    r = run_openwatch(
+        "migrate", "--backup-dir", str(dest), env={**env, "OPENWATCH_BACKUP_PG_BINDIR": str(mixed)}
+    )
+    assert r.returncode == 1
+    (line,) = r.stderr.splitlines()
+    assert line.startswith("openwatch migrate: the dump failed verification (pg_restore --list): ")
+    assert "unsupported version" in line and line.endswith("; nothing was migrated"), line
+    assert r.stdout == ""
+    assert list(dest.iterdir()) == []  # neither the final name nor the temporary one is left
+    with psycopg.connect(fresh_db.admin_dsn) as conn:
+        row = conn.execute("SELECT max(version_id) FROM goose_db_version WHERE is_applied").fetchone()
+    assert row == (45,)
