@@ -44,7 +44,18 @@ from owrelease.debmirror import host_mirror
 from owrelease.layer_dedupe import OPENSSL_LIB, dedupe_openssl, openssl_symbol_report
 from owrelease.layer_strip import SITE_PACKAGES, elf_kind, misaligned_loads, strip_binaries, strippable
 from owrelease.recipes import bootloader, cpython, openssl
-from owrelease.rootshell import PREFIX, BuildRoot, BuildRootError, host_run, in_root, log, sha, step
+from owrelease.rootshell import (
+    HOST_CA,
+    PREFIX,
+    BuildRoot,
+    BuildRootError,
+    host_run,
+    in_root,
+    log,
+    pip_env,
+    sha,
+    step,
+)
 
 __all__ = [
     "DEFAULT_CACHE",
@@ -298,12 +309,10 @@ def _build(
     step("copy pristine bullseye", _prepare, pristine.path, root, stamps=work)
     opt = root / PREFIX.lstrip("/")
     shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")
-    # pip in the root trusts what pip on this host trusts (a site may intercept TLS with its own CA)
     host_ca = Path("/etc/ssl/certs/ca-certificates.crt")
-    pip_env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     if host_ca.is_file():
-        shutil.copy(host_ca, opt / "host-ca.pem")
-        pip_env["PIP_CERT"] = f"{PREFIX}/host-ca.pem"
+        shutil.copy(host_ca, opt / HOST_CA)
+    root_pip = pip_env(root)
     st = {"stamps": work}
 
     step("apt-get update + install build tools", in_root, root,
@@ -318,8 +327,8 @@ def _build(
     step("venv + requirements", in_root, root,
          f"rm -rf {cpython.VENV} && {py} -m venv {cpython.VENV} "
          f"&& {VENV_PYTHON} -m pip install -q --no-cache-dir -r {PREFIX}/requirements.txt",
-         log_file, pip_env, **st)  # fmt: skip
-    step("patched PyInstaller bootloader", in_root, root, bootloader.script(), log_file, pip_env, **st)
+         log_file, root_pip, **st)  # fmt: skip
+    step("patched PyInstaller bootloader", in_root, root, bootloader.script(), log_file, root_pip, **st)
 
     final = cache_dir / key
     manifest = {

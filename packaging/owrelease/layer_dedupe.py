@@ -15,14 +15,23 @@ layer, so frozen binaries made before it are not reused.  Runs after :mod:`owrel
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from pathlib import Path
 
 from owrelease.layer_strip import alignment_problems, elf_kind
 from owrelease.recipes import cpython, openssl
-from owrelease.rootshell import PREFIX, BuildRoot, BuildRootError, in_root, log, sha
+from owrelease.rootshell import (
+    PREFIX,
+    BuildRoot,
+    BuildRootError,
+    in_root,
+    layer_record,
+    log,
+    pip_env,
+    sha,
+    write_layer_record,
+)
 
 __all__ = ["dedupe_openssl", "openssl_symbol_report"]
 
@@ -156,18 +165,13 @@ def dedupe_openssl(br: BuildRoot) -> str:
     written only after these checks.
     """
     layer = _dedupe_id()
-    marker = br.path.parent / "layer-openssl-dedupe.json"
-    if marker.is_file() and json.loads(marker.read_text()).get("layer") == layer:
+    if layer_record(br, "openssl-dedupe").get("layer") == layer:
         return layer
     t0 = time.monotonic()
     log_file = br.path.parent / "layer-openssl-dedupe.log"
     log(f"layer {layer}: psycopg-binary's libpq/libldap onto our OpenSSL (log: {log_file})")
-    host_ca = br.path / PREFIX.lstrip("/") / "host-ca.pem"
-    env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    if host_ca.is_file():
-        env["PIP_CERT"] = f"{PREFIX}/host-ca.pem"
     try:
-        out = in_root(br.path, _dedupe_script(), log_file, env)
+        out = in_root(br.path, _dedupe_script(), log_file, pip_env(br.path))
         missing = {c: syms for c, syms in openssl_symbol_report(br).items() if syms}
         if missing:
             first = next(iter(missing))
@@ -196,8 +200,6 @@ def dedupe_openssl(br: BuildRoot) -> str:
         "probe": probe.splitlines(),
         "seconds": round(time.monotonic() - t0, 1),
     }
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.rename(marker)
+    write_layer_record(br, "openssl-dedupe", record)
     log(f"layer {layer}: done in {record['seconds']} s")
     return layer

@@ -13,12 +13,21 @@ LOAD segment they leave is page-aligned (:func:`misaligned_loads`).
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from pathlib import Path
 
 from owrelease.recipes import cpython, openssl
-from owrelease.rootshell import PREFIX, BuildRoot, BuildRootError, in_root, log, sha
+from owrelease.rootshell import (
+    BuildRoot,
+    BuildRootError,
+    in_root,
+    layer_marker,
+    layer_record,
+    log,
+    pip_env,
+    sha,
+    write_layer_record,
+)
 
 __all__ = ["alignment_problems", "elf_kind", "misaligned_loads", "strip_binaries", "strippable"]
 
@@ -111,13 +120,10 @@ def _pristine_psycopg_binary(br: BuildRoot, log_file: Path) -> list[str]:
     version = infos[0].name.removeprefix("psycopg_binary-").removesuffix(".dist-info")
     record = (infos[0] / "RECORD").read_text()
     log(f"psycopg-binary {version}: {len(changed)} file(s) differ from the wheel: reinstalling it")
-    env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    if (br.path / PREFIX.lstrip("/") / "host-ca.pem").is_file():
-        env["PIP_CERT"] = f"{PREFIX}/host-ca.pem"
     in_root(br.path, f"{br.python} -m pip install -q --no-cache-dir --no-deps --force-reinstall "
-             f"--only-binary :all: psycopg-binary=={version}", log_file, env)  # fmt: skip
+             f"--only-binary :all: psycopg-binary=={version}", log_file, pip_env(br.path))  # fmt: skip
     # the one-OpenSSL layer must run again on the pristine files
-    (br.path.parent / "layer-openssl-dedupe.json").unlink(missing_ok=True)
+    layer_marker(br, "openssl-dedupe").unlink(missing_ok=True)
     again = _record_mismatches(site, infos[0])
     if again or (infos[0] / "RECORD").read_text() != record:
         raise BuildRootError(
@@ -153,8 +159,7 @@ def strip_binaries(br: BuildRoot) -> str:
     Idempotent (``strip`` on a stripped file changes nothing), cached by ``<key>/layer-strip.json``.
     """
     layer = _strip_id()
-    marker = br.path.parent / "layer-strip.json"
-    if marker.is_file() and json.loads(marker.read_text()).get("layer") == layer:
+    if layer_record(br, "strip").get("layer") == layer:
         return layer
     t0 = time.monotonic()
     log_file = br.path.parent / "layer-strip.log"
@@ -186,9 +191,7 @@ def strip_binaries(br: BuildRoot) -> str:
         "bytes_after": after,
         "seconds": round(time.monotonic() - t0, 1),
     }
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.rename(marker)
+    write_layer_record(br, "strip", record)
     mb = f"{before / 1e6:.1f} -> {after / 1e6:.1f} MB"
     log(f"layer {layer}: {len(paths)} files, {mb} in {record['seconds']} s")
     return layer

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from owrelease import bundle as bundle_mod
 from owrelease.model import ROOT
+from owrelease.rootshell import layer_record
 
 if TYPE_CHECKING:
     from owrelease.buildroot import BuildRoot
@@ -228,7 +229,7 @@ def collect_root(br: BuildRoot, binary: Path) -> dict[str, Any]:
         f"{buildroot.PREFIX}/openssl": "openssl",
         buildroot.SITE_PACKAGES: "wheel",
     }
-    dedupe = _layer(br, "layer-openssl-dedupe.json")
+    dedupe = layer_record(br, "openssl-dedupe")
     patched = {}
     for action in dedupe.get("actions", []):
         if action.startswith("patched "):
@@ -284,7 +285,7 @@ def collect_root(br: BuildRoot, binary: Path) -> dict[str, Any]:
         "distributions": dists,
         "stdlib": stdlib.stdout.split(),
         "origins": dict(sorted(origins.items())),
-        "strip": _layer(br, "layer-strip.json").get("recipe", ""),
+        "strip": layer_record(br, "strip").get("recipe", ""),
         "pyinstaller": {
             "version": pyi_version.stdout.strip(),
             "bootloader_sha256": hashlib.sha256(boot.read_bytes()).hexdigest() if boot.is_file() else "",
@@ -292,11 +293,6 @@ def collect_root(br: BuildRoot, binary: Path) -> dict[str, Any]:
             "patch": patch.read_text(encoding="utf-8"),
         },
     }
-
-
-def _layer(br: BuildRoot, name: str) -> dict[str, Any]:
-    marker = br.path.parent / name
-    return dict(json.loads(marker.read_text(encoding="utf-8"))) if marker.is_file() else {}
 
 
 def _debian_major(root: Path) -> str:

@@ -176,3 +176,34 @@ def in_root(root: Path, script: str, log_file: Path, env: Mapping[str, str] | No
 
 def sha(data: object) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+HOST_CA = "host-ca.pem"  # the host's CA bundle, copied under PREFIX when the root is built
+
+
+def pip_env(root: Path) -> dict[str, str]:
+    """pip's environment inside ``root``: no version check, and the host's CA bundle when the root holds
+    one (pip in the root trusts what pip on this host trusts: a site may intercept TLS with its own CA)."""
+    env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    if (root / PREFIX.lstrip("/") / HOST_CA).is_file():
+        env["PIP_CERT"] = f"{PREFIX}/{HOST_CA}"
+    return env
+
+
+def layer_marker(br: BuildRoot, name: str) -> Path:
+    """``<key>/layer-<name>.json``: what a layer applied on top of the built root recorded."""
+    return br.path.parent / f"layer-{name}.json"
+
+
+def layer_record(br: BuildRoot, name: str) -> dict[str, Any]:
+    """The layer's record, or {} when it was never applied (or was undone)."""
+    marker = layer_marker(br, name)
+    return dict(json.loads(marker.read_text(encoding="utf-8"))) if marker.is_file() else {}
+
+
+def write_layer_record(br: BuildRoot, name: str, record: dict[str, Any]) -> None:
+    """Written last, by rename, so that a layer interrupted half way is redone."""
+    marker = layer_marker(br, name)
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.rename(marker)

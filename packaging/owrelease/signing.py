@@ -17,13 +17,14 @@ younger than the commit (gpg refuses to sign "before" its key exists: ``Unusable
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import stat
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -148,34 +149,40 @@ class Signer:
             argv += ["--digest-algo", "SHA512"]
             if self.sig_time is not None:
                 argv += ["--faked-system-time", f"{self.sig_time}!"]
-        return self._run_with_passphrase(argv, list(args), sign, what or " ".join(args[-1:]))
-
-    def _run_with_passphrase(
-        self, argv: list[str], tail: list[str], with_pass: bool, what: str
-    ) -> subprocess.CompletedProcess[bytes]:
-        fds: tuple[int, ...] = ()
-        rfd = -1
-        if with_pass and self._passphrase is not None:
-            rfd, wfd = os.pipe()
-            # a passphrase is far below the pipe's buffer: written whole before gpg starts, then closed
-            os.write(wfd, self._passphrase + b"\n")
-            os.close(wfd)
-            fds = (rfd,)
-            argv = [*argv, "--passphrase-fd", str(rfd)]
-        try:
-            proc = subprocess.run(
-                [*argv, *tail], env=self._env(), capture_output=True, stdin=subprocess.DEVNULL,
-                pass_fds=fds, check=False,
-            )  # fmt: skip
-        finally:
-            if rfd >= 0:
-                os.close(rfd)
+        what = what or " ".join(args[-1:])
+        with self._passphrase_pipe(sign) as fd:
+            pass_arg = ["--passphrase-fd", str(fd)] if fd is not None else []
+            proc = self._run([*argv, *pass_arg, *args], fd)
         if proc.returncode != 0:
             raise SigningError(
                 f"gpg could not {what} with {self.key.fingerprint} in {HOME_VAR}={self.key.home}: "
                 f"{_last_gpg_line(proc.stderr.decode(errors='replace'))}"
             )
         return proc
+
+    @contextlib.contextmanager
+    def _passphrase_pipe(self, wanted: bool) -> Iterator[int | None]:
+        """The passphrase on the read end of a pipe, for ``--passphrase-fd`` (never argv, the
+        environment or a file); None when not signing or the key has no passphrase."""
+        if not wanted or self._passphrase is None:
+            yield None
+            return
+        rfd, wfd = os.pipe()
+        try:
+            # a passphrase is far below the pipe's buffer: written whole before gpg starts, then closed
+            os.write(wfd, self._passphrase + b"\n")
+        finally:
+            os.close(wfd)
+        try:
+            yield rfd
+        finally:
+            os.close(rfd)
+
+    def _run(self, argv: list[str], fd: int | None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            argv, env=self._env(), capture_output=True, stdin=subprocess.DEVNULL,
+            pass_fds=() if fd is None else (fd,), check=False,
+        )  # fmt: skip
 
     def _key_created(self) -> int:
         """Creation time of the newest part (primary or subkey) of the secret key; checks it exists."""
@@ -221,27 +228,10 @@ class Signer:
             "--define", f"_gpg_name {self.key.fingerprint}",
             "--define", "_gpg_digest_algo sha512",
         ]  # fmt: skip
-        fds: tuple[int, ...] = ()
-        rfd = -1
-        if self._passphrase is not None:
-            rfd, wfd = os.pipe()
-            os.write(wfd, self._passphrase + b"\n")
-            os.close(wfd)
-            fds = (rfd,)
-            extra += f" --passphrase-fd {rfd}"
-        argv += ["--define", f"_gpg_sign_cmd_extra_args {extra}", str(rpm)]
-        try:
-            proc = subprocess.run(
-                argv,
-                env=self._env(),
-                capture_output=True,
-                stdin=subprocess.DEVNULL,
-                pass_fds=fds,
-                check=False,
-            )
-        finally:
-            if rfd >= 0:
-                os.close(rfd)
+        with self._passphrase_pipe(True) as fd:
+            if fd is not None:
+                extra += f" --passphrase-fd {fd}"
+            proc = self._run([*argv, "--define", f"_gpg_sign_cmd_extra_args {extra}", str(rpm)], fd)
         if proc.returncode != 0:
             raise SigningError(
                 f"rpmsign could not sign {rpm.name} with {self.key.fingerprint}: "
