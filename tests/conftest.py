@@ -8,6 +8,7 @@ it: when it is not usable, they fail with a line saying why.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -113,6 +114,14 @@ def fresh_db(pg_server: str) -> Iterator[Database]:
         yield db
     finally:
         drop_database(db.name)
+
+
+def first_migrations(n: int, dest: Path) -> Path:
+    """``dest`` (created if need be) holding the repository's migrations 1..n: a --dir one step behind."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for p in sorted((ROOT / "migrations").glob("*.sql"))[:n]:
+        shutil.copyfile(p, dest / p.name)
+    return dest
 
 
 def run_openwatch(

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 import subprocess
 from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import ROOT, TEST_PASSWORD, TEST_ROLE, Database, host_port, run_openwatch
+from conftest import ROOT, TEST_PASSWORD, TEST_ROLE, Database, first_migrations, host_port, run_openwatch
 from pgcluster import schema_dump
 
 from openwatch.migrations import backup
@@ -36,9 +35,7 @@ DATA = (
 
 def first(n: int, dest: Path, extra: dict[str, str] | None = None) -> Path:
     """A --dir holding migrations 1..n (plus extra files)."""
-    dest.mkdir()
-    for p in sorted(MIGRATIONS.glob("*.sql"))[:n]:
-        shutil.copyfile(p, dest / p.name)
+    first_migrations(n, dest)
     for name, text in (extra or {}).items():
         (dest / name).write_text(text)
     return dest
@@ -64,11 +61,17 @@ def data_dump(db: Database) -> str:
     return "".join(line + "\n" for line in r.stdout.splitlines() if not line.startswith(("\\", "--")))
 
 
-def at_45(db: Database, tmp_path: Path) -> None:
-    r = ow(db, "--dir", str(first(45, tmp_path / "m45")))
+def at(db: Database, n: int, tmp_path: Path) -> None:
+    """Migrated to n by an earlier run, holding data, as an operator's database is."""
+    r = ow(db, "--dir", str(first(n, tmp_path / f"m{n}")))
     assert r.returncode == 0, r.stderr
     assert "backed up" not in r.stdout  # version 0: nothing to back up
     q(db, DATA)
+
+
+def broken(name: str) -> str:
+    """The real file with a failing statement after all of its Up work."""
+    return (MIGRATIONS / name).read_text().replace("-- +goose Down", "SELECT 1 / 0;\n-- +goose Down", 1)
 
 
 def guide_lines(db: Database) -> list[str]:
@@ -90,7 +93,7 @@ def version(db: Database) -> int:
 def test_real_upgrade_45_to_46_is_backed_up_first_and_the_dump_restores(
     fresh_db: Database, tmp_path: Path
 ) -> None:
-    at_45(fresh_db, tmp_path)
+    at(fresh_db, 45, tmp_path)
     before_schema, before_data = schema_dump(fresh_db.admin_dsn), data_dump(fresh_db)
     dest = tmp_path / "backups" / "nested"
 
@@ -165,14 +168,9 @@ def q_create(db: Database) -> Database:
 def test_failed_migration_says_how_to_restore_and_the_command_brings_back_schema_and_data(
     fresh_db: Database, tmp_path: Path
 ) -> None:
-    at_45(fresh_db, tmp_path)
+    at(fresh_db, 45, tmp_path)
     before_schema, before_data = schema_dump(fresh_db.admin_dsn), data_dump(fresh_db)
-    broken = (
-        (MIGRATIONS / "0046_report_schedules.sql")
-        .read_text()
-        .replace("-- +goose Down", "SELECT 1 / 0;\n-- +goose Down", 1)
-    )
-    d = first(45, tmp_path / "m46bad", {"0046_report_schedules.sql": broken})
+    d = first(45, tmp_path / "m46bad", {"0046_report_schedules.sql": broken("0046_report_schedules.sql")})
     r = ow(fresh_db, "--dir", str(d), "--backup-dir", str(tmp_path / "b"))
     assert r.returncode == 1
     assert BACKUP_LINE.match(r.stdout.splitlines()[0])
@@ -195,18 +193,6 @@ def test_failed_migration_says_how_to_restore_and_the_command_brings_back_schema
     assert schema_dump(fresh_db.admin_dsn) == before_schema
     assert data_dump(fresh_db) == before_data
     assert version(fresh_db) == 45
-
-
-def at(db: Database, n: int, tmp_path: Path) -> None:
-    """Migrated to n by an earlier run, holding data, as an operator's database is."""
-    r = ow(db, "--dir", str(first(n, tmp_path / f"m{n}")))
-    assert r.returncode == 0, r.stderr
-    q(db, DATA)
-
-
-def broken(name: str) -> str:
-    """The real file with a failing statement after all of its Up work."""
-    return (MIGRATIONS / name).read_text().replace("-- +goose Down", "SELECT 1 / 0;\n-- +goose Down", 1)
 
 
 @pytest.mark.parametrize(
@@ -270,7 +256,7 @@ def test_after_work_the_dump_does_not_hold_the_printed_restore_is_still_exact(
 
 
 def test_no_pg_dump_is_refused_before_anything_changes(fresh_db: Database, tmp_path: Path) -> None:
-    at_45(fresh_db, tmp_path)
+    at(fresh_db, 45, tmp_path)
     before = schema_dump(fresh_db.admin_dsn)
     empty = tmp_path / "nobin"
     empty.mkdir()
@@ -288,7 +274,7 @@ def test_no_pg_dump_is_refused_before_anything_changes(fresh_db: Database, tmp_p
 
 
 def test_a_failing_pg_dump_is_one_line_and_nothing_is_migrated(fresh_db: Database, tmp_path: Path) -> None:
-    at_45(fresh_db, tmp_path)
+    at(fresh_db, 45, tmp_path)
     # the Go peer's lesson: a table the migration role may not read makes pg_dump (run as that role) fail
     q(fresh_db, "CREATE TABLE zz_superuser_only (x int); REVOKE ALL ON zz_superuser_only FROM PUBLIC")
     before = schema_dump(fresh_db.admin_dsn)
@@ -304,7 +290,7 @@ def test_a_failing_pg_dump_is_one_line_and_nothing_is_migrated(fresh_db: Databas
 
 
 def test_a_directory_open_to_others_is_refused(fresh_db: Database, tmp_path: Path) -> None:
-    at_45(fresh_db, tmp_path)
+    at(fresh_db, 45, tmp_path)
     dest = tmp_path / "open"
     dest.mkdir(mode=0o755)
     dest.chmod(0o755)
@@ -318,7 +304,7 @@ def test_a_directory_open_to_others_is_refused(fresh_db: Database, tmp_path: Pat
 
 
 def test_no_backup_says_so_in_one_line_and_migrates(fresh_db: Database, tmp_path: Path) -> None:
-    at_45(fresh_db, tmp_path)
+    at(fresh_db, 45, tmp_path)
     r = ow(fresh_db, "--no-backup", OPENWATCH_BACKUP_DIR=str(tmp_path / "b"))
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == guide_lines(fresh_db)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import ROOT, TEST_PASSWORD, TEST_ROLE, Database, ReleaseBuild, run_openwatch
+from conftest import ROOT, TEST_PASSWORD, TEST_ROLE, Database, ReleaseBuild, first_migrations, run_openwatch
 from lifecycle import roots
 from pgcluster import Cluster, free_port, pg_bindir, throwaway_cluster
 from test_serve_harness import make_cert
@@ -163,11 +163,8 @@ def test_a_dump_its_pg_restore_cannot_read_is_refused_before_anything_is_migrate
     """The verification step, with real tools: a client directory that mixes releases (the host's pg_dump
     15 beside this wheel's pg_restore 11, which cannot read archive format 1.14) makes a dump that its
     pg_restore cannot list. migrate says so in one line, keeps no file and migrates nothing."""
-    m45 = tmp_path / "m45"
-    m45.mkdir()
-    for p in sorted((ROOT / "migrations").glob("*.sql"))[:45]:
-        shutil.copyfile(p, m45 / p.name)
     env = {"OPENWATCH_DATABASE_DSN": fresh_db.dsn}
+    m45 = first_migrations(45, tmp_path / "m45")
     assert run_openwatch("migrate", "--dir", str(m45), env=env).returncode == 0
     mixed = tmp_path / "client"
     mixed.mkdir()

@@ -19,7 +19,6 @@ Marker ``pgmatrix`` (also ``chroot``, ``slow``): ``nox -s tests -- -m pgmatrix``
 from __future__ import annotations
 
 import re
-import shutil
 import ssl
 import subprocess
 import time
@@ -33,7 +32,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 import test_schema as schema
-from conftest import ROOT, TEST_PASSWORD, TEST_ROLE, ReleaseBuild, run_openwatch
+from conftest import TEST_PASSWORD, TEST_ROLE, ReleaseBuild, first_migrations, run_openwatch
 from lifecycle import roots
 from test_serve_harness import free_port, make_cert
 
@@ -154,10 +153,7 @@ def binary_in(server: Server, release_build: ReleaseBuild) -> str:
     """The frozen binary the packages ship, installed in the root; migrations 1..45 beside it."""
     frozen = Path(release_build.frozen.path)  # type: ignore[attr-defined]
     server.root.put(frozen, "/usr/bin/openwatch", mode=0o755)
-    m45 = server.root.file("/srv/m45")
-    m45.mkdir(exist_ok=True)
-    for p in sorted((ROOT / "migrations").glob("*.sql"))[:45]:
-        shutil.copyfile(p, m45 / p.name)
+    first_migrations(45, server.root.file("/srv/m45"))
     for name in ("openwatch.toml", "secrets.env"):
         server.root.file(f"/srv/{name}").write_text("")
     return "/usr/bin/openwatch"
@@ -299,7 +295,9 @@ def test_a_host_pg_dump_older_than_the_server_is_refused_before_anything_changes
 ) -> None:
     db = server.new_db("olddump")
     dsn = server.dsn(db)
-    first = run_openwatch("migrate", "--dir", str(_m45(tmp_path)), env={"OPENWATCH_DATABASE_DSN": dsn})
+    first = run_openwatch(
+        "migrate", "--dir", str(first_migrations(45, tmp_path / "m45")), env={"OPENWATCH_DATABASE_DSN": dsn}
+    )
     assert first.returncode == 0, first.stderr
     r = run_openwatch(
         "migrate", env={"OPENWATCH_DATABASE_DSN": dsn, "OPENWATCH_BACKUP_DIR": str(tmp_path / "b")}
@@ -320,14 +318,6 @@ def test_a_host_pg_dump_older_than_the_server_is_refused_before_anything_changes
     ], r.stderr
     assert r.stdout == ""
     assert server.sql("SELECT max(version_id) FROM goose_db_version WHERE is_applied", db) == [(45,)]
-
-
-def _m45(tmp_path: Path) -> Path:
-    d = tmp_path / "m45"
-    d.mkdir()
-    for p in sorted((ROOT / "migrations").glob("*.sql"))[:45]:
-        shutil.copyfile(p, d / p.name)
-    return d
 
 
 def _host_minor() -> str:
