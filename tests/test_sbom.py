@@ -136,7 +136,7 @@ def test_complete_against_the_real_binary(release_build: ReleaseBuild, binary_do
 
     boot = by_name["pyinstaller-bootloader"]
     (patch,) = boot["pedigree"]["patches"]
-    noexec = (REPO / "packaging" / "buildroot" / "pyinstaller-noexec-tmpdir.patch").read_text()
+    noexec = (REPO / "packaging" / "buildroot" / "pyinstaller-bootloader.patch").read_text()
     assert patch["diff"]["text"]["content"].strip() == noexec.strip()
 
     # openwatch -> psycopg -> libpq -> OpenSSL, by dependencies alone

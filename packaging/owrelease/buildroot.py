@@ -153,7 +153,7 @@ def _inputs(lock: dict[str, runtimelock.Component]) -> dict[str, object]:
         "python_configure": cpython.CONFIGURE,
         "python_unused": cpython.UNUSED,
         "glibc228.h": (HERE / "glibc228.h").read_text(),
-        "bootloader_patch": (HERE / "pyinstaller-noexec-tmpdir.patch").read_text(),
+        "bootloader_patch": (HERE / "pyinstaller-bootloader.patch").read_text(),
         "pyinstaller_sdists": bootloader.PYINSTALLER_SDIST_SHA256,
         "requirements": reqs,
         "requirements_origin": origin,
@@ -276,7 +276,7 @@ def _prepare(pristine: Path, root: Path) -> None:
     opt = root / PREFIX.lstrip("/")
     (opt / "src").mkdir(parents=True)
     shutil.copy(HERE / "glibc228.h", opt / "glibc228.h")
-    shutil.copy(HERE / "pyinstaller-noexec-tmpdir.patch", opt / "pyinstaller-noexec-tmpdir.patch")
+    shutil.copy(HERE / "pyinstaller-bootloader.patch", opt / "pyinstaller-bootloader.patch")
     (opt / "requirements.txt").write_text(_requirements()[0])
 
 

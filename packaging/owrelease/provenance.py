@@ -265,7 +265,7 @@ def collect_root(br: BuildRoot, binary: Path) -> dict[str, Any]:
     stdlib = br.run([br.python, "-c", "import sys; print(*sorted(sys.stdlib_module_names))"], check=True)
     pyi_version = br.run([br.python, "-c", "import PyInstaller; print(PyInstaller.__version__)"], check=True)
     boot = site / "PyInstaller/bootloader/Linux-64bit-intel/run"
-    patch = buildroot.HERE / "pyinstaller-noexec-tmpdir.patch"
+    patch = buildroot.HERE / "pyinstaller-bootloader.patch"
     glibc_h = buildroot.HERE / "glibc228.h"
     return {
         "schema": 1,

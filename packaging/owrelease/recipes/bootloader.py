@@ -1,11 +1,13 @@
 """How PyInstaller's bootloader is built: from the PyPI sdist of the PyInstaller the venv holds (pinned by
-sha256 here), with our noexec patch (packaging/buildroot/pyinstaller-noexec-tmpdir.patch), replacing the
-prebuilt one in the venv.
+sha256 here), with our patch (packaging/buildroot/pyinstaller-bootloader.patch), replacing the prebuilt one
+in the venv. The patch does two things:
 
-Why: a onefile unpacks its libraries to ``$TMPDIR/_MEIxxxxxx`` and maps them executable, which the loader
-refuses on a ``noexec`` mount.  The patched bootloader skips noexec candidates (TMPDIR/TEMP/TMP, /tmp,
-/var/tmp, /usr/tmp), then tries ``$XDG_RUNTIME_DIR`` and ``$HOME``, and otherwise prints ONE line naming the
-noexec directories and what to set, and exits 1.
+* noexec: a onefile unpacks its libraries to ``$TMPDIR/_MEIxxxxxx`` and maps them executable, which the
+  loader refuses on a ``noexec`` mount. The patched bootloader skips noexec candidates (TMPDIR/TEMP/TMP,
+  /tmp, /var/tmp, /usr/tmp), then tries ``$XDG_RUNTIME_DIR`` and ``$HOME``, and otherwise prints ONE line
+  naming the noexec directories and what to set, and exits 1.
+* on demand: members named by an OPTION entry ``pyi-openwatch-ondemand NAME`` (owrelease.ondemandplan) are
+  not written at start; ``openwatch.ondemand`` unpacks them into the same directory when first needed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from owrelease.rootshell import PREFIX
 PYINSTALLER_SDIST_SHA256 = {
     "6.22.3": "05eb2f5615503e72939a7224d68b4aff572c6b0438ee4a17d0a4b481f399362d",
 }
-PATCH = f"{PREFIX}/pyinstaller-noexec-tmpdir.patch"
+PATCH = f"{PREFIX}/pyinstaller-bootloader.patch"
 
 
 def script() -> str:
