@@ -255,7 +255,7 @@ def cmd_version(out: TextIO) -> int:
     from openwatch.migrations import discover  # names only: nothing read, nothing hashed
 
     try:
-        found = discover.scan(discover.embedded_dir())
+        found = discover.scan_embedded()
         schema = f"{found[-1][0]} ({len(found)} migrations)"
     except discover.SourceError as exc:
         schema = f"unavailable ({exc})"

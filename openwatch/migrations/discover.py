@@ -13,6 +13,7 @@ import os
 import sys
 
 _MAX_VERSION = 2**63 - 1
+EMBEDDED_PREFIX = "migrations/"  # the frozen bundle's member names of the embedded migrations
 
 
 def _is_int(text: str) -> bool:
@@ -62,10 +63,21 @@ def scan(directory: str) -> list[tuple[int, str]]:
     """
     if not os.path.isdir(directory):
         raise SourceError(f"{directory} directory does not exist")
-    seen: dict[int, str] = {}
     with os.scandir(directory) as entries:
-        names = sorted(e.name for e in entries if e.name.endswith(".sql") and e.is_file())
-    for name in names:
+        return _versions(directory, [e.name for e in entries if e.name.endswith(".sql") and e.is_file()])
+
+
+def scan_embedded() -> list[tuple[int, str]]:
+    """:func:`scan` of :func:`embedded_dir`; frozen, from the names the archive holds, nothing unpacked."""
+    from openwatch import ondemand
+
+    names = [n for n in ondemand.names(EMBEDDED_PREFIX) if "/" not in n and n.endswith(".sql")]
+    return _versions(embedded_dir(), names) if names else scan(embedded_dir())
+
+
+def _versions(directory: str, names: list[str]) -> list[tuple[int, str]]:
+    seen: dict[int, str] = {}
+    for name in sorted(names):
         try:
             version = parse_version(name)
         except SourceError as exc:

@@ -77,4 +77,7 @@ def embedded_dir() -> Path:
 
 
 def embedded() -> MigrationSet:
+    from openwatch import ondemand
+
+    ondemand.ensure(discover.EMBEDDED_PREFIX)  # frozen: unpacked on first use (openwatch.ondemand)
     return from_dir(embedded_dir())

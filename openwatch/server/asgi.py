@@ -50,6 +50,9 @@ _SECURITY = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items
 
 def load_ui() -> dict[str, tuple[bytes, str]]:
     """The UI's files by URL path, read once from the package (works frozen with the files added)."""
+    from openwatch import ondemand
+
+    ondemand.ensure("openwatch/server/ui/")  # frozen: unpacked on first use (openwatch.ondemand)
     folder = resources.files("openwatch.server").joinpath("ui")
     return {path: (folder.joinpath(name).read_bytes(), ctype) for path, (name, ctype) in UI_FILES.items()}
 

@@ -33,6 +33,7 @@ FREEZE_SCHEMA = "2"  # 2: the provenance record (owrelease.provenance) is writte
 NAME = "openwatch"
 FREEZE_REQUIREMENTS = ROOT / "packaging" / "requirements" / "freeze.txt"
 ENTRY_NAME = "openwatch_entry.py"
+ONDEMAND_PLAN = ROOT / "packaging" / "owrelease" / "ondemandplan.py"
 ENTRY_SOURCE = "import sys\n\nfrom openwatch.cli import main\n\nsys.exit(main())\n"
 # never imported by the application: kept out of the bundle
 EXCLUDES = (
@@ -126,6 +127,7 @@ def spec_source(migrations: Sequence[str] = (), *, strip: bool = True) -> str:
 import argparse
 import json
 import os
+import sys
 
 from PyInstaller.utils.hooks import collect_data_files, collect_submodules
 
@@ -135,6 +137,14 @@ ap.add_argument("--src", required=True)
 ap.add_argument("--entry", required=True)
 args = ap.parse_args()
 src = args.src
+sys.path.insert(0, os.path.join(src, "packaging"))
+from owrelease import ondemandplan  # noqa: E402  (standard library only; its text is in the cache key)
+
+work = os.path.dirname(os.path.abspath(args.entry))
+# the first runtime hook: openwatch.ondemand's finder must be on sys.meta_path before anything imports
+rthook = os.path.join(work, "openwatch_rth_ondemand.py")
+with open(rthook, "w", encoding="utf-8") as fh:
+    fh.write("from openwatch import ondemand\\n\\nondemand.install()\\n")
 
 # the UI that `serve` reads with importlib.resources from openwatch/server/ui/, then every migration
 datas = [(os.path.join(src, "openwatch", "server", "ui"), "openwatch/server/ui")]
@@ -154,7 +164,18 @@ a = Analysis(
     excludes=S["excludes"],
     noarchive=False,
     optimize=0,
+    runtime_hooks=[rthook],
 )
+# What the bootloader leaves in the archive and openwatch.ondemand unpacks when needed, and the
+# manifest that tells it which module needs which member (owrelease.ondemandplan).
+od_modules, od_data = ondemandplan.plan(a.binaries, a.datas)
+manifest = os.path.join(work, "_ondemand.py")
+with open(manifest, "w", encoding="utf-8") as fh:
+    fh.write(ondemandplan.manifest_source(od_modules, od_data))
+a.pure.append(("openwatch._ondemand", manifest, "PYMODULE"))
+od_options = [
+    (ondemandplan.OPTION_PREFIX + name, None, "OPTION") for name in ondemandplan.members(od_modules, od_data)
+]
 # PyInstaller runs its runtime hooks at every start, before the entry script. Three come only because
 # the modules are in the graph, and cost about 40 ms per start (bench/startup.py): pyi_rth_inspect
 # (imports inspect, opens base_library.zip with zipfile) for inspect.getsource of frozen code,
@@ -167,6 +188,7 @@ pyz = PYZ(a.pure)
 exe = EXE(
     pyz,
     scripts,
+    od_options,
     a.binaries,
     a.datas,
     [],
@@ -452,6 +474,7 @@ def cache_key(src: Path, builder_identity: str, argv: Sequence[str], spec: str =
     feed("spec", spec.encode())
     feed("entry", ENTRY_SOURCE.encode())
     feed("pins", FREEZE_REQUIREMENTS.read_bytes())
+    feed("ondemandplan", ONDEMAND_PLAN.read_bytes())  # the spec imports it: its text shapes the binary
     for path in _app_files(src):
         feed("file:" + path.relative_to(src).as_posix(), path.read_bytes())
     return h.hexdigest()[:32]
