@@ -127,17 +127,23 @@ def source_phases(events: Sequence[tuple[int, float, str, str]]) -> dict[str, fl
     return {name: events[b][1] - events[a][1] for name, (a, b) in zip(SOURCE_PHASES, pairs, strict=True)}
 
 
-def biggest_members(binary: Path, n: int = 12) -> list[tuple[int, int, str]]:
-    """(uncompressed bytes, stored bytes, name) of the bundle's biggest extracted members."""
+ONDEMAND_OPTION = "pyi-openwatch-ondemand "  # owrelease.ondemandplan.OPTION_PREFIX
+
+
+def biggest_members(
+    binary: Path, n: int = 12
+) -> tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]]:
+    """(uncompressed bytes, stored bytes, name) of the members every start writes, biggest first, and of
+    those left in the archive for openwatch.ondemand (the bootloader skips them)."""
     try:
         from PyInstaller.archive.readers import CArchiveReader
     except ImportError:
-        return []
+        return [], []
     reader = CArchiveReader(str(binary))
-    files = (
-        (entry[2], entry[1], name) for name, entry in reader.toc.items() if entry[4] != "n"
-    )  # n: symlink
-    return sorted(files, reverse=True)[:n]
+    later = {o.removeprefix(ONDEMAND_OPTION) for o in reader.options if o.startswith(ONDEMAND_OPTION)}
+    files = [(e[2], e[1], name) for name, e in reader.toc.items() if e[4] in ("b", "x", "Z")]
+    start = sorted((f for f in files if f[2] not in later), reverse=True)
+    return start[:n], sorted((f for f in files if f[2] in later), reverse=True)
 
 
 def _ms(seconds: float) -> str:
@@ -212,13 +218,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"frozen / bare: {ratio:.2f}x (goal <= {args.goal}x); source / bare: {med['source'] / floor:.2f}x"
           f" (goal <= 3x); frozen / source: {med['frozen'] / med['source']:.2f}x")  # fmt: skip
     print(f"binary: {args.binary} {args.binary.stat().st_size:,} bytes")
-    members = biggest_members(args.binary, 10_000)
+    members, later = biggest_members(args.binary, 10_000)
     if members:
         print(f"bundle: {len(members)} members, {sum(m[0] for m in members):,} bytes extracted per start,"
-              f" {sum(m[1] for m in members):,} stored; biggest (extracted / stored bytes):")  # fmt: skip
+              f" {sum(m[1] for m in members):,} stored; {len(later)} more"
+              f" ({sum(m[0] for m in later):,} bytes) unpacked on demand; biggest at start (extracted /"
+              " stored bytes):")  # fmt: skip
         for size, stored, name in members[:12]:
             print(f"  {size:>11,} {stored:>11,}  {name}")
-        ssl_libs = [name for _s, _c, name in members if _is_openssl(name)]
+        ssl_libs = [name for _s, _c, name in members + later if _is_openssl(name)]
         print(
             f"OpenSSL libraries in the bundle ({len(ssl_libs)}; 2 = one copy): {', '.join(sorted(ssl_libs))}"
         )
