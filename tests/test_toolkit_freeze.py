@@ -47,6 +47,10 @@ def test_spec_is_pure_and_complete() -> None:
     assert settings["drop_rthooks"] == list(freeze.DROP_RTHOOKS) and "    scripts,\n" in spec
     assert '"openwatch", "server", "ui"' in spec and "--onefile" not in spec
     assert "name='openwatch'" in spec and 'cdict=S["cdict"]' in spec
+    # on demand: the plan is imported from the work dir the freeze copies it to, never from the frozen
+    # tree (tests freeze a snapshot holding openwatch/ and migrations/ only); its hook runs first
+    assert "import ondemandplan" in spec and '"packaging"' not in spec
+    assert "runtime_hooks=[rthook]" in spec and "    od_options,\n    a.binaries," in spec
 
 
 def test_extracted_members_are_stored_uncompressed() -> None:

@@ -137,10 +137,11 @@ ap.add_argument("--src", required=True)
 ap.add_argument("--entry", required=True)
 args = ap.parse_args()
 src = args.src
-sys.path.insert(0, os.path.join(src, "packaging"))
-from owrelease import ondemandplan  # noqa: E402  (standard library only; its text is in the cache key)
-
+# owrelease.ondemandplan, copied beside the entry script by the freeze (standard library only; its text
+# is in the cache key): the tree being frozen need not hold the toolkit
 work = os.path.dirname(os.path.abspath(args.entry))
+sys.path.insert(0, work)
+import ondemandplan  # noqa: E402
 # the first runtime hook: openwatch.ondemand's finder must be on sys.meta_path before anything imports
 rthook = os.path.join(work, "openwatch_rth_ondemand.py")
 with open(rthook, "w", encoding="utf-8") as fh:
@@ -394,9 +395,13 @@ class RootBuilder:
         env = {**env, "PYINSTALLER_CONFIG_DIR": str(in_scratch / "pyi-config"), "PYTHONPATH": str(in_src)}
         res = self.root.run(argv, binds={src: f"{in_src}:ro", scratch: str(in_scratch)}, env=env)
         log = scratch / "pyinstaller.log"
-        log.write_text(f"{res.stdout or ''}{res.stderr or ''}", encoding="utf-8")
+        text = f"{res.stdout or ''}{res.stderr or ''}"
+        log.write_text(text, encoding="utf-8")
         if res.returncode != 0:
-            raise FreezeError(f"freeze: PyInstaller failed in the build root (exit {res.returncode}): {log}")
+            # the scratch dir (and the log in it) is removed on the way out: the message carries the tail
+            tail = "".join(text.splitlines(keepends=True)[-15:])
+            code = res.returncode
+            raise FreezeError(f"freeze: PyInstaller failed in the build root (exit {code}):\n{tail}")
 
     def provenance(self, binary: Path) -> dict[str, Any]:
         from owrelease import provenance
@@ -534,6 +539,7 @@ def freeze(
     try:
         (scratch / "work").mkdir()
         (scratch / "work" / ENTRY_NAME).write_text(ENTRY_SOURCE, encoding="utf-8")
+        shutil.copyfile(ONDEMAND_PLAN, scratch / "work" / ONDEMAND_PLAN.name)  # the spec imports it
         (scratch / "work" / "spec").mkdir()
         (scratch / "work" / "spec" / SPEC_NAME).write_text(spec, encoding="utf-8")
         env = {"PYTHONHASHSEED": "0", "SOURCE_DATE_EPOCH": str(sde), "PYTHONDONTWRITEBYTECODE": "1"}
