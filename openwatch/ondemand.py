@@ -98,7 +98,7 @@ def _read_toc(exe: str) -> dict[str, tuple[int, int, int, bool, int]]:
 
 
 def _safe_path(home: str, name: str) -> str:
-    """``home/name``, refusing a name that is absolute, empty, or climbs out (the bootloader's rule too)."""
+    """``home/name``, refusing a name that is absolute, empty, or could climb out of the directory."""
     parts = name.split("/")
     if not name or name.startswith("/") or "\0" in name or any(p in ("", ".", "..") for p in parts):
         raise ExtractError(f"refusing to unpack {name!r}: not a plain relative path")
@@ -136,6 +136,7 @@ def _unpack(name: str) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
         try:
             try:
+                os.fchmod(fd, mode)  # exactly the bootloader's modes, whatever the umask
                 view = memoryview(blob)
                 while view:
                     view = view[os.write(fd, view) :]
