@@ -436,7 +436,14 @@ def _lock(conn: psycopg.Connection[Any], deadline: _Deadline, dog: _Watchdog, er
     said = False
     holder = ""
     while True:
-        row = conn.execute(f"SELECT pg_try_advisory_lock({LOCK_ID})").fetchone()
+        try:
+            row = conn.execute(f"SELECT pg_try_advisory_lock({LOCK_ID})").fetchone()
+        except psycopg.errors.QueryCanceled:
+            if not dog.fired.is_set():
+                raise
+            # the watchdog's cancel landed on this poll: the deadline passed while waiting, which is
+            # reported below as such (with the holder), not as a bare "timed out ... waiting"
+            row = None
         if row and row[0]:
             return
         if not said:
