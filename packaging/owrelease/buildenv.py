@@ -134,6 +134,7 @@ SYSTEM_PACKAGES: dict[str, tuple[str, ...]] = {
         "systemd-container",  # throwaway roots, a real systemd (nspawn)
         "openssl",  # test certificates
         "chromium",  # the UI browser test
+        "strace",  # what the frozen binary writes into its _MEI directory (tests/test_ondemand.py)
     ),
 }
 # Installing postgresql-NN creates and starts a `main` cluster unless createcluster.conf says otherwise;
