@@ -254,19 +254,21 @@ def test_upgrade_without_migrate_is_refused_by_the_schema_guard(
         # the operator forgets `openwatch migrate`
         c.run("systemctl", "start", UNIT, check=False)
         want = f"schema version {current.head} is behind this binary ({newer.head}): run 'openwatch migrate'"
+        exited = "Main process exited, code=exited, status=1/FAILURE"
         # Type=simple and Restart=on-failure: the unit cycles between a start that the guard ends with
-        # status 1 and "auto-restart". Wait for both the message and a refused state.
+        # status 1 and "auto-restart". Wait for the message, systemd's exit line and a refused state:
+        # journald may write the exit line after `systemctl show` already reports the state.
         deadline = time.monotonic() + 40
         while True:
             journal = c.journal(UNIT)
             shown = c.show(UNIT, "ActiveState", "SubState", "Result", "NRestarts")
             refused = shown["SubState"] == "auto-restart" or shown["ActiveState"] == "failed"
-            if want in journal and refused:
+            if want in journal and exited in journal and refused:
                 break
             assert time.monotonic() < deadline, f"no refusal by the schema guard: {shown}\n{journal[-3000:]}"
             time.sleep(0.3)
         assert shown["Result"] == "exit-code", shown
-        assert "Main process exited, code=exited, status=1/FAILURE" in journal, journal[-3000:]
+        assert exited in journal, journal[-3000:]
         health = c.run("curl", "-sk", "--max-time", "2", "https://127.0.0.1:8443/api/v1/health", check=False)
         assert health.returncode != 0, "something still answers on 8443 with a schema behind the binary"
         assert _container_version(c) == current.head
