@@ -153,24 +153,24 @@ def _unpack(name: str) -> None:
     _done.add(name)
 
 
-def _fail(exc: ExtractError) -> None:
-    sys.stderr.write(f"openwatch: {exc}\n")
-    sys.stderr.flush()
-    raise SystemExit(1)
+def _unpack_all(names: Sequence[str]) -> None:
+    """Unpack ``names`` in order under the lock; a failure is one line on stderr and exit 1."""
+    with _lock:
+        try:
+            for name in names:
+                _unpack(name)
+        except ExtractError as exc:
+            sys.stderr.write(f"openwatch: {exc}\n")
+            sys.stderr.flush()
+            raise SystemExit(1) from None
 
 
 def ensure(prefix: str, accept: Callable[[str], bool] | None = None) -> None:
     """Unpack every on-demand data member under ``prefix`` (``"migrations/"``) that ``accept`` takes;
     a no-op from source."""
     wanted = [n for n in _data if n.startswith(prefix) and n not in _done and (accept is None or accept(n))]
-    if not wanted:
-        return
-    with _lock:
-        try:
-            for name in wanted:
-                _unpack(name)
-        except ExtractError as exc:
-            _fail(exc)
+    if wanted:
+        _unpack_all(wanted)
 
 
 def ensure_dist_info() -> None:
@@ -206,12 +206,7 @@ class OnDemandFinder:
         todo = _modules.get(fullname)
         if todo is None:
             return None
-        with _lock:
-            try:
-                for name in todo:
-                    _unpack(name)
-            except ExtractError as exc:
-                _fail(exc)
+        _unpack_all(todo)
         from importlib.machinery import ExtensionFileLoader, ModuleSpec
 
         location = _safe_path(_home(), todo[-1])

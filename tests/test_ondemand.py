@@ -119,12 +119,7 @@ def unpacker(release_build: ReleaseBuild, tmp_path: Path, monkeypatch: pytest.Mo
     home = tmp_path / "_MEI0"
     home.mkdir(mode=0o700)
     read = bundle.read(binary, with_elf=False)
-    names = [
-        o.removeprefix(ondemandplan.OPTION_PREFIX)
-        for o in read.options
-        if o.startswith(ondemandplan.OPTION_PREFIX)
-    ]
-    data = tuple(n for n in names if read.members[n].typecode == "x")
+    data = tuple(sorted(n for n in _ondemand_names(read) if read.members[n].typecode == "x"))
     monkeypatch.setattr(sys, "_MEIPASS", str(home), raising=False)
     monkeypatch.setattr(ondemand, "_executable", lambda: str(binary))
     monkeypatch.setattr(ondemand, "_data", data)
@@ -232,14 +227,16 @@ def _base(member: str) -> str:
     return member.rsplit("/", 1)[-1]
 
 
+def _ondemand_names(read: bundle.Bundle) -> set[str]:
+    """The members the archive's OPTION entries leave for openwatch.ondemand."""
+    p = ondemandplan.OPTION_PREFIX
+    return {o.removeprefix(p) for o in read.options if o.startswith(p)}
+
+
 def _members(binary: Path) -> tuple[set[str], set[str]]:
     """(eager file members, on-demand members) of the binary's archive."""
     read = bundle.read(binary, with_elf=False)
-    od = {
-        o.removeprefix(ondemandplan.OPTION_PREFIX)
-        for o in read.options
-        if o.startswith(ondemandplan.OPTION_PREFIX)
-    }
+    od = _ondemand_names(read)
     files = {p for p, m in read.members.items() if m.typecode in ("b", "x")}
     assert od and od <= files
     return files - od, od
